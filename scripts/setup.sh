@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what srukit's main job and its tests need on a fresh Debian 12 machine, once.
+# Idempotent and quick when everything is there: apt is only asked when a package is missing.
+set -euo pipefail
+
+packages=(
+  # the patch engine's references and the source package tools
+  quilt dpkg-dev devscripts distro-info-data fakeroot debhelper dh-python python3 git
+  # testbeds
+  mmdebstrap systemd-container iproute2 uidmap procps util-linux
+  # verification oracles on the host
+  tgt libiscsi-bin
+  # benchmarks' anchors and lintian
+  autopkgtest sbuild lintian hyperfine
+)
+
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
+
+# deb-src for bookworm, so `apt-get source` works for the real-package tests.
+srclist=/etc/apt/sources.list.d/srukit-deb-src.sources
+if [ ! -f "$srclist" ]; then
+  cat > "$srclist" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# deb-src lists present? (apt-get source needs them)
+ls /var/lib/apt/lists/*_source_Sources* >/dev/null 2>&1 || need_update=1
+
+if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-0}" = 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}" >&2
+    # policy-rc.d: no daemon is started on the host by a package's postinst
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  fi
+fi
+
+# autopkgtest-virt-unshare and sbuild's unshare mode need subordinate ids for root.
+for f in /etc/subuid /etc/subgid; do
+  grep -q '^root:' "$f" 2>/dev/null || echo 'root:100000:65536' >> "$f"
+done

@@ -1,0 +1,172 @@
+//! Filesystem calls that carry the path in their error.
+//!
+//! Nothing else in srukit calls `std::fs` directly: an error that says "No such file or
+//! directory" without saying which file is useless to a release engineer at 2 a.m.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::exit::{Exit, ExitCodeOf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not {op} {}: {source}", path.display())]
+pub struct FsError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl ExitCodeOf for FsError {
+    fn exit(&self) -> Exit {
+        match self.source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::InvalidData => Exit::BadInput,
+            _ => Exit::CouldNotRun,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, FsError>;
+
+fn ctx<T>(op: &'static str, path: &Path, r: io::Result<T>) -> Result<T> {
+    r.map_err(|source| FsError { op, path: path.to_path_buf(), source })
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    ctx("read", path, fs::read(path))
+}
+
+pub fn read_to_string(path: &Path) -> Result<String> {
+    ctx("read", path, fs::read_to_string(path))
+}
+
+/// Reads a file that may not exist: `Ok(None)` when it does not.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FsError { op: "read", path: path.to_path_buf(), source }),
+    }
+}
+
+pub fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    ctx("write", path, fs::write(path, contents))
+}
+
+/// Writes through a temporary file in the same directory and renames it into place, so a
+/// reader (or a crash) sees the old contents or the new, never half of them.
+pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.srukit-tmp"));
+    {
+        use std::io::Write;
+        let mut f = ctx("create", &tmp, fs::File::create(&tmp))?;
+        ctx("write", &tmp, f.write_all(contents.as_ref()))?;
+        ctx("sync", &tmp, f.sync_all())?;
+    }
+    rename(&tmp, path)
+}
+
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    ctx("create directory", path, fs::create_dir_all(path))
+}
+
+pub fn remove_file(path: &Path) -> Result<()> {
+    ctx("remove", path, fs::remove_file(path))
+}
+
+/// Removes a file if it exists; a missing file is not an error.
+pub fn remove_file_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => ctx("remove", path, r),
+    }
+}
+
+pub fn remove_dir(path: &Path) -> Result<()> {
+    ctx("remove directory", path, fs::remove_dir(path))
+}
+
+pub fn remove_dir_all(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => ctx("remove directory", path, r),
+    }
+}
+
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    ctx("rename", from, fs::rename(from, to))
+}
+
+pub fn copy(from: &Path, to: &Path) -> Result<u64> {
+    ctx("copy", from, fs::copy(from, to))
+}
+
+pub fn metadata(path: &Path) -> Result<fs::Metadata> {
+    ctx("stat", path, fs::metadata(path))
+}
+
+pub fn symlink_metadata(path: &Path) -> Result<fs::Metadata> {
+    ctx("stat", path, fs::symlink_metadata(path))
+}
+
+pub fn read_dir(path: &Path) -> Result<fs::ReadDir> {
+    ctx("list", path, fs::read_dir(path))
+}
+
+pub fn canonicalize(path: &Path) -> Result<PathBuf> {
+    ctx("resolve", path, fs::canonicalize(path))
+}
+
+pub fn set_permissions(path: &Path, perm: fs::Permissions) -> Result<()> {
+    ctx("chmod", path, fs::set_permissions(path, perm))
+}
+
+/// Copies a directory tree (files, symlinks, modes), as `cp -a` would for our purposes.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::symlink;
+    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+        let entry = entry.map_err(|e| FsError {
+            op: "walk",
+            path: e.path().map(Path::to_path_buf).unwrap_or_else(|| from.to_path_buf()),
+            source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk error")),
+        })?;
+        let rel = entry.path().strip_prefix(from).expect("walkdir stays below its root");
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            create_dir_all(&dest)?;
+            set_permissions(&dest, metadata(entry.path())?.permissions())?;
+        } else if ft.is_symlink() {
+            let target = ctx("read link", entry.path(), fs::read_link(entry.path()))?;
+            ctx("create symlink", &dest, symlink(target, &dest))?;
+        } else {
+            copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_path() {
+        let err = read(Path::new("/nonexistent/srukit-test")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/srukit-test"), "{err}");
+        assert_eq!(err.exit(), Exit::BadInput);
+    }
+
+    #[test]
+    fn write_atomic_replaces_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
+    }
+}

@@ -1,0 +1,281 @@
+//! The one door to the outside world: every external command srukit runs goes through here.
+//!
+//! A command prints itself shell-quoted (so a user can paste it), its output is captured,
+//! and a failure becomes an error that tells "could not start" from "exited non-zero" and
+//! quotes the tail of stderr, in the manner of cargo's ProcessBuilder.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::exit::{Exit, ExitCodeOf};
+
+/// How many lines of stderr (and stdout) an error quotes.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("could not start `{cmd}`: {source}")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` {status}{}", tail_block(stderr_tail, stdout_tail))]
+    Failed { cmd: String, status: String, code: Option<i32>, stdout_tail: String, stderr_tail: String },
+    #[error("`{cmd}` timed out after {}s", timeout.as_secs_f64())]
+    Timeout { cmd: String, timeout: Duration },
+}
+
+fn tail_block(stderr: &str, stdout: &str) -> String {
+    let t = if stderr.trim().is_empty() { stdout } else { stderr };
+    if t.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\n--- output (last lines) ---\n{}", t.trim_end())
+    }
+}
+
+impl ExitCodeOf for ProcessError {
+    fn exit(&self) -> Exit {
+        Exit::CouldNotRun
+    }
+}
+
+/// An external command, built up and then run once.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
+    stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            cwd: None,
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            stdin: None,
+            timeout: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        self.env.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env_remove(mut self, k: impl AsRef<OsStr>) -> Self {
+        self.env_remove.push(k.as_ref().to_owned());
+        self
+    }
+
+    pub fn stdin_bytes(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    pub fn program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The command as a user would type it: each word shell-quoted where it needs to be.
+    pub fn display(&self) -> String {
+        let mut words = Vec::with_capacity(self.args.len() + 1);
+        for (k, v) in &self.env {
+            words.push(format!("{}={}", k.to_string_lossy(), shell_quote(&v.to_string_lossy())));
+        }
+        words.push(shell_quote(&self.program.to_string_lossy()));
+        words.extend(self.args.iter().map(|a| shell_quote(&a.to_string_lossy())));
+        let line = words.join(" ");
+        match &self.cwd {
+            Some(d) => format!("(cd {} && {line})", shell_quote(&d.to_string_lossy())),
+            None => line,
+        }
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut e = duct::cmd(&self.program, &self.args).stdout_capture().stderr_capture().unchecked();
+        if let Some(d) = &self.cwd {
+            e = e.dir(d);
+        }
+        for (k, v) in &self.env {
+            e = e.env(k, v);
+        }
+        for k in &self.env_remove {
+            e = e.env_remove(k);
+        }
+        match &self.stdin {
+            Some(input) => e.stdin_bytes(input.clone()),
+            None => e.stdin_null(),
+        }
+    }
+
+    /// Runs the command and returns its output whatever its exit status.
+    pub fn output_unchecked(&self) -> Result<Output, ProcessError> {
+        tracing_log(&self.display());
+        let expr = self.expression();
+        let spawn_err = |source| ProcessError::Spawn { cmd: self.display(), source };
+        match self.timeout {
+            None => expr.run().map_err(spawn_err),
+            Some(t) => {
+                let handle = expr.start().map_err(spawn_err)?;
+                let deadline = std::time::Instant::now() + t;
+                loop {
+                    if let Some(out) = handle.try_wait().map_err(spawn_err)? {
+                        return Ok(out.clone());
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        let _ = handle.kill();
+                        return Err(ProcessError::Timeout { cmd: self.display(), timeout: t });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Runs the command; a non-zero exit is an error quoting the tail of its output.
+    pub fn run(&self) -> Result<Output, ProcessError> {
+        let out = self.output_unchecked()?;
+        if out.status.success() { Ok(out) } else { Err(self.failed(&out)) }
+    }
+
+    /// Runs the command and returns its stdout as text (lossy), trimmed of the final newline.
+    pub fn read(&self) -> Result<String, ProcessError> {
+        let out = self.run()?;
+        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+        while s.ends_with('\n') {
+            s.pop();
+        }
+        Ok(s)
+    }
+
+    /// The error for an output that exited non-zero.
+    pub fn failed(&self, out: &Output) -> ProcessError {
+        ProcessError::Failed {
+            cmd: self.display(),
+            status: describe_status(&out.status),
+            code: out.status.code(),
+            stdout_tail: tail(&out.stdout, TAIL_LINES),
+            stderr_tail: tail(&out.stderr, TAIL_LINES),
+        }
+    }
+}
+
+fn describe_status(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        _ => "failed".to_string(),
+    }
+}
+
+/// The last `n` lines of some output, as text.
+pub fn tail(bytes: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Quotes a word for a POSIX shell only when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
+    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+/// Is `program` on PATH? Used to turn a missing tool into a clear "could not run" error
+/// before a stage starts, rather than a spawn error in the middle of it.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    })
+}
+
+/// Verbose mode logs every command to stderr before it runs (SRUKIT_LOG_COMMANDS=1,
+/// set by `-v`), so a user can replay it.
+fn tracing_log(line: &str) {
+    if std::env::var_os("SRUKIT_LOG_COMMANDS").is_some() {
+        eprintln!("+ {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("plain-word_1.2"), "plain-word_1.2");
+        assert_eq!(shell_quote("two words"), "'two words'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn display_quotes_and_names_cwd() {
+        let c = Cmd::new("echo").arg("a b").cwd("/tmp");
+        assert_eq!(c.display(), "(cd /tmp && echo 'a b')");
+    }
+
+    #[test]
+    fn failure_quotes_stderr_and_status() {
+        let err = Cmd::new("sh").args(["-c", "echo boom >&2; exit 7"]).run().unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("exited with status 7"), "{msg}");
+        assert!(msg.contains("boom"), "{msg}");
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let err = Cmd::new("/nonexistent/srukit-no-such-tool").run().unwrap_err();
+        assert!(matches!(err, ProcessError::Spawn { .. }), "{err}");
+    }
+
+    #[test]
+    fn timeout_kills() {
+        let err = Cmd::new("sleep").arg("5").timeout(Duration::from_millis(100)).run().unwrap_err();
+        assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
+    }
+
+    #[test]
+    fn stdin_is_fed() {
+        let out = Cmd::new("cat").stdin_bytes(b"hello".to_vec()).read().unwrap();
+        assert_eq!(out, "hello");
+    }
+}

@@ -1,0 +1,1 @@
+//! Reports: a verification result rendered for Launchpad, Markdown, JSON and JUnit.

@@ -1,0 +1,2 @@
+//! Testbeds: cached Debian images and fast, isolated, always-cleaned-up containers behind one
+//! trait.

@@ -1,0 +1,2 @@
+//! Verification: run an SRU plan on the old and new packages, in fresh testbeds, and prove
+//! the behaviour where the bug lives.
