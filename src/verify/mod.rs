@@ -2,3 +2,4 @@
 //! the behaviour where the bug lives.
 pub mod plan;
 pub mod ini_edit;
+pub mod checks;
