@@ -476,3 +476,6 @@ fn read_backups(dir: &Path) -> Result<BTreeMap<Vec<u8>, Option<FileState>>, Patc
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
