@@ -58,6 +58,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::UsageError,
         crate::patch::PatchError,
         crate::formats::series::SeriesError,
+        crate::formats::tgt_config::TgtConfigError,
     );
     None
 }
