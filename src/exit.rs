@@ -54,5 +54,13 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     }
     try_types!(crate::process::ProcessError, crate::fsx::FsError, crate::UsageError,
         crate::verify::plan::PlanError,);
+    try_types!(
+        crate::process::ProcessError,
+        crate::fsx::FsError,
+        crate::UsageError,
+        crate::patch::PatchError,
+        crate::formats::series::SeriesError,
+        crate::formats::tgt_config::TgtConfigError,
+    );
     None
 }
