@@ -52,8 +52,6 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             $(if let Some(e) = cause.downcast_ref::<$ty>() { return Some(e.exit()); })*
         };
     }
-    try_types!(crate::process::ProcessError, crate::fsx::FsError, crate::UsageError,
-        crate::verify::plan::PlanError,);
     try_types!(
         crate::process::ProcessError,
         crate::fsx::FsError,
@@ -61,6 +59,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::patch::PatchError,
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
+        crate::verify::plan::PlanError,
     );
     None
 }
