@@ -141,11 +141,3 @@ fn bad_input_exits_2_and_names_the_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("schema_version 2; this srukit reads version 1"), "{}", stderr(&o));
 }
-
-#[test]
-fn dump_samples_for_review() {
-    let tmp = std::path::Path::new("/tmp/report-samples");
-    for (name, r) in all() {
-        write_result(&tmp.join(name), &r);
-    }
-}
