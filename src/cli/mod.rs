@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
+pub mod generate;
 pub mod patches;
+pub mod report;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -41,6 +43,11 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
+    Report(report::ReportArgs),
+    /// Man pages and shell completions, from these definitions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(generate::Command),
 }
 
 /// What every command gets from the edge.
@@ -84,5 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
+        Command::Generate(cmd) => generate::run(cmd, &ctx),
     }
 }

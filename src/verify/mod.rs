@@ -3,3 +3,5 @@
 pub mod plan;
 pub mod ini_edit;
 pub mod checks;
+
+pub mod result;
