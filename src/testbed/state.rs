@@ -63,8 +63,13 @@ pub fn all() -> Vec<State> {
         match std::fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
         {
             Some(s) => Some(s),
-            // A run dir without a readable state: the owner died between mkdir and write.
-            None => Some(State { id: dir.file_name()?.to_string_lossy().into_owned(), ..Default::default() }),
+            // A run dir without a readable state: its owner is writing it right now, or
+            // died between mkdir and write (then it is an orphan once it is a minute old).
+            None => {
+                let age = std::fs::metadata(&dir).ok()?.modified().ok()?.elapsed().ok()?;
+                let id = dir.file_name()?.to_string_lossy().into_owned();
+                (age > Duration::from_secs(60)).then(|| State { id, ..Default::default() })
+            }
         }
     })
     .collect()
@@ -96,6 +101,10 @@ pub fn teardown(state: &State) -> Result<(), TestbedError> {
                 nix::sys::wait::waitpid(Pid::from_raw(p as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+    // Reap our own children that just became zombies.
+    for &p in &live {
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(p as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
     }
     let mut first_err = None;
     for cg in &state.cgroups {
