@@ -63,6 +63,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::report::ReportError,
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
+        crate::testbed::TestbedError,
     );
     None
 }

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod patches;
 pub mod report;
 pub mod probe;
+pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -52,6 +53,9 @@ pub enum Command {
     /// Ask a live system something over the wire (the iSCSI write cache).
     #[command(subcommand)]
     Probe(probe::Command),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
 }
 
 /// What every command gets from the edge.
@@ -98,5 +102,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::run(args, &ctx),
         Command::Generate(cmd) => generate::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
+        Command::Testbed(cmd) => testbed::run(cmd, &ctx),
     }
 }
