@@ -221,7 +221,7 @@ pub struct Testbed {
 }
 
 /// The checks srukit knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckId {
     /// The `write-cache` line of the tgt target file the package wrote.
