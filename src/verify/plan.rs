@@ -66,8 +66,11 @@ pub struct RawPlan {
     pub target: Target,
     pub checks: Checks,
     /// side -> phase -> check id -> expected value
-    pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, ExpectTable>>,
 }
+
+/// check id -> expected value, each with its place in the file for errors.
+type ExpectTable = BTreeMap<Spanned<String>, Spanned<String>>;
 
 fn both_sides() -> Vec<Side> {
     BOTH_SIDES.to_vec()
@@ -229,11 +232,14 @@ impl Plan {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
-        let raw: RawPlan =
-            toml::from_str(text).map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
+        let raw: RawPlan = toml::from_str(text)
+            .map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let invalid =
-            |offset: usize, message: String| PlanError::Invalid { path: path.into(), line: line_of(offset), message };
+        let invalid = |offset: usize, message: String| PlanError::Invalid {
+            path: path.into(),
+            line: line_of(offset),
+            message,
+        };
         let whole = |message: String| PlanError::Invalid { path: path.into(), line: 1, message };
 
         if raw.phases.is_empty() {
@@ -277,25 +283,40 @@ impl Plan {
                 "before" => Side::Before,
                 "after" => Side::After,
                 other => {
-                    return Err(invalid(side_key.span().start, format!("unknown side `{other}` (before, after)")));
+                    return Err(invalid(
+                        side_key.span().start,
+                        format!("unknown side `{other}` (before, after)"),
+                    ));
                 }
             };
             if !raw.sides.contains(&side) {
-                return Err(invalid(side_key.span().start, format!("expectations for side `{side}`, which the plan does not have")));
+                return Err(invalid(
+                    side_key.span().start,
+                    format!("expectations for side `{side}`, which the plan does not have"),
+                ));
             }
             for (phase_key, values) in phases {
                 let phase = phase_key.get_ref();
                 if !raw.phases.iter().any(|p| &p.name == phase) {
-                    return Err(invalid(phase_key.span().start, format!("expectations for unknown phase `{phase}`")));
+                    return Err(invalid(
+                        phase_key.span().start,
+                        format!("expectations for unknown phase `{phase}`"),
+                    ));
                 }
                 let mut table = BTreeMap::new();
                 for (check_key, value) in values {
-                    let kind = checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(|| {
-                        invalid(
-                            check_key.span().start,
-                            format!("expectation for `{}`, which is not among the plan's [checks]", check_key.get_ref()),
-                        )
-                    })?;
+                    let kind =
+                        checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(
+                            || {
+                                invalid(
+                                    check_key.span().start,
+                                    format!(
+                                        "expectation for `{}`, which is not among the plan's [checks]",
+                                        check_key.get_ref()
+                                    ),
+                                )
+                            },
+                        )?;
                     if !allowed(kind).contains(&value.get_ref().as_str()) {
                         return Err(invalid(
                             value.span().start,
@@ -315,10 +336,17 @@ impl Plan {
         for side in &raw.sides {
             for phase in &raw.phases {
                 let Some(table) = expect.get(&(*side, phase.name.clone())) else {
-                    return Err(whole(format!("no [expect.{side}.{}] table: every (side, phase) needs one", phase.name)));
+                    return Err(whole(format!(
+                        "no [expect.{side}.{}] table: every (side, phase) needs one",
+                        phase.name
+                    )));
                 };
                 if let Some(missing) = checks.iter().find(|k| !table.contains_key(k)) {
-                    return Err(whole(format!("[expect.{side}.{}] has no expectation for `{}`", phase.name, missing.as_str())));
+                    return Err(whole(format!(
+                        "[expect.{side}.{}] has no expectation for `{}`",
+                        phase.name,
+                        missing.as_str()
+                    )));
                 }
             }
         }
@@ -359,7 +387,8 @@ pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String,
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{template}`"))?;
         let name = &after[..end];
-        let value = vars.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` in `{template}`"))?;
+        let value =
+            vars.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` in `{template}`"))?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -409,7 +438,12 @@ wce = "off"
         let cases: &[(&str, &str, usize, &str)] = &[
             ("wce = \"on\"\n[expect.after", "wce = \"maybe\"\n[expect.after", 17, "one of on, off"),
             ("[expect.before.default]", "[expect.before.defualt]", 16, "unknown phase `defualt`"),
-            ("[expect.after.default]\nwce", "[expect.after.default]\ndata-at-risk = \"safe\"\nwce", 19, "not among"),
+            (
+                "[expect.after.default]\nwce",
+                "[expect.after.default]\ndata-at-risk = \"safe\"\nwce",
+                19,
+                "not among",
+            ),
         ];
         for (from, to, line, needle) in cases {
             let text = MINIMAL.replacen(from, to, 1);
@@ -427,7 +461,8 @@ wce = "off"
 
     #[test]
     fn a_missing_expectation_is_refused() {
-        let err = parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
+        let err =
+            parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
         assert!(err.contains("no [expect.after.default]"), "{err}");
     }
 
