@@ -59,6 +59,8 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::patch::PatchError,
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
+        crate::verify::iscsi::IscsiError,
+        crate::verify::checks::data_at_risk::DataAtRiskError,
     );
     None
 }

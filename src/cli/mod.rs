@@ -9,6 +9,7 @@ use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod patches;
+pub mod probe;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -41,6 +42,9 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
 }
 
 /// What every command gets from the edge.
@@ -84,5 +88,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Probe(cmd) => probe::run(cmd, &ctx),
     }
 }
