@@ -142,6 +142,7 @@ pub struct DataAtRiskEvidence {
     /// dirty + writeback after SYNCHRONIZE CACHE and logout (last sample).
     pub after_logout_kib: u64,
     pub drained: bool,
+    /// Time of the writes alone (the pattern is hashed afterwards).
     pub write_seconds: f64,
     pub write_mib_per_second: f64,
     pub sample_seconds: f64,
@@ -179,15 +180,15 @@ where
     let baseline = sample()?;
 
     // Write: a pattern that differs in every block, so a misplaced block changes the hash.
+    // Hashing waits until after the samples: the write must be quick, or the kernel's
+    // age-based writeback (dirty_expire_centisecs) empties the cache before we look.
     let started = Instant::now();
     let chunk = 4usize << 20;
-    let mut written_hash = Sha256::new();
     let mut buf = vec![0u8; chunk];
     let mut off = 0u64;
     while off < bytes {
         let n = chunk.min((bytes - off) as usize);
         fill_pattern(&mut buf[..n], off);
-        written_hash.update(&buf[..n]);
         session.write(p.lun, p.lba + off / u64::from(bs), &buf[..n])?;
         off += n as u64;
     }
@@ -204,6 +205,15 @@ where
     }
     let sample_seconds = started.elapsed().as_secs_f64();
     let max = samples.iter().copied().max_by_key(MemStat::at_risk).unwrap_or_default();
+
+    let mut written_hash = Sha256::new();
+    let mut off = 0u64;
+    while off < bytes {
+        let n = chunk.min((bytes - off) as usize);
+        fill_pattern(&mut buf[..n], off);
+        written_hash.update(&buf[..n]);
+        off += n as u64;
+    }
 
     let started = Instant::now();
     let mut read_hash = Sha256::new();
@@ -230,9 +240,17 @@ where
     let matches = sha256_written == sha256_read;
     let mut verdict = classify(max.at_risk(), bytes);
     let pct = percent(max.at_risk(), bytes);
+    let expire = dirty_expire_seconds();
     let reason = if !matches {
         verdict = Verdict::Inconclusive;
         "the data read back differs from the data written".to_string()
+    } else if verdict != Verdict::AtRisk && expire.is_some_and(|e| write_seconds >= e) {
+        // Safe-looking numbers prove nothing if pages aged out of the cache during the write.
+        verdict = Verdict::Inconclusive;
+        format!(
+            "the write took {write_seconds:.1} s, longer than the kernel's dirty expiry ({:.0} s): the cache may have been flushed by age",
+            expire.unwrap_or_default()
+        )
     } else {
         match verdict {
             Verdict::AtRisk => format!(
@@ -271,6 +289,13 @@ where
         verdict,
         reason,
     })
+}
+
+/// The age after which the kernel writes dirty pages back on its own
+/// (/proc/sys/vm/dirty_expire_centisecs; the testbed shares the host's kernel).
+fn dirty_expire_seconds() -> Option<f64> {
+    let t = crate::fsx::read_to_string(Path::new("/proc/sys/vm/dirty_expire_centisecs")).ok()?;
+    t.trim().parse::<f64>().ok().map(|c| c / 100.0)
 }
 
 /// Fills `buf` (which starts `offset` bytes into the written range) with a xorshift stream
