@@ -52,6 +52,14 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             $(if let Some(e) = cause.downcast_ref::<$ty>() { return Some(e.exit()); })*
         };
     }
-    try_types!(crate::process::ProcessError, crate::fsx::FsError, crate::UsageError,);
+    try_types!(
+        crate::process::ProcessError,
+        crate::fsx::FsError,
+        crate::UsageError,
+        crate::formats::version::VersionError,
+        crate::formats::distro_info::DistroInfoError,
+        crate::formats::changelog::ChangelogError,
+        crate::formats::changelog::DpkgParseError,
+    );
     None
 }

@@ -1,2 +1,7 @@
 //! The Debian file formats srukit reads and writes, each losslessly: quilt series, DEP-3
 //! headers, changelogs, versions and distro releases, tgt target configuration.
+
+pub mod changelog;
+pub mod dep3;
+pub mod distro_info;
+pub mod version;
