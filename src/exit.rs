@@ -60,6 +60,10 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::distro_info::DistroInfoError,
         crate::formats::changelog::ChangelogError,
         crate::formats::changelog::DpkgParseError,
+        crate::backport::manifest::ManifestError,
+        crate::backport::apply::ApplyError,
+        crate::patch::PatchError,
+        crate::formats::series::SeriesError,
     );
     None
 }

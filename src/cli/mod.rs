@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
+pub mod apply;
+pub mod dep3;
 pub mod patches;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
@@ -41,6 +43,11 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
+    Apply(apply::ApplyArgs),
+    /// DEP-3 patch headers.
+    #[command(subcommand)]
+    Dep3(dep3::Command),
 }
 
 /// What every command gets from the edge.
@@ -84,5 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Apply(args) => apply::run(args, &ctx),
+        Command::Dep3(cmd) => dep3::run(cmd, &ctx),
     }
 }

@@ -82,11 +82,7 @@ pub fn parse(bytes: &[u8]) -> PatchHeader {
     let end = diff.unwrap_or(lines.len());
     let mut i = 0;
     // git format-patch: `From <sha1> Mon Sep 17 00:00:00 2001`, then mail headers.
-    if lines.first().is_some_and(|l| {
-        l.strip_prefix("From ")
-            .and_then(|r| r.split(' ').next())
-            .is_some_and(|sha| sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
-    }) {
+    if lines.first().is_some_and(|l| is_mbox_from(l)) {
         head.git_format = true;
         i = 1;
         while i < end && !lines[i].trim().is_empty() {
@@ -98,9 +94,6 @@ pub fn parse(bytes: &[u8]) -> PatchHeader {
                     i += 1;
                     value.push(' ');
                     value.push_str(lines[i].trim());
-                }
-                if name.eq_ignore_ascii_case("Subject") {
-                    value = strip_patch_tag(&value).to_string();
                 }
                 head.fields.push(Field { name: name.to_string(), value, line });
             }
@@ -124,21 +117,48 @@ pub fn parse(bytes: &[u8]) -> PatchHeader {
             i += 1;
         }
         // The first paragraph is the header; a later one is a second set of fields
-        // (pseudo-headers) when it starts like a field, free text otherwise.
-        if first_paragraph || field_line(para[0]).is_some() {
+        // (pseudo-headers) when every line is a field or a continuation, free text otherwise
+        // (prose like "SNI: added restriction..." starts like a field).
+        let all_fields = field_line(para[0]).is_some()
+            && para.iter().all(|l| field_line(l).is_some() || is_continuation(l) || l.starts_with('#'));
+        if first_paragraph || all_fields {
             read_fields(&para, start, &mut head);
         } else {
             head.free_text.push((start + 1, para.join("\n")));
         }
         first_paragraph = false;
     }
+    if head.git_format {
+        for f in head.fields.iter_mut().filter(|f| f.name.eq_ignore_ascii_case("Subject")) {
+            f.value = strip_patch_tag(&f.value).to_string();
+        }
+    }
     head
+}
+
+/// The line git writes before a commit's headers: `From <sha1> Mon Sep 17 00:00:00 2001`
+/// (format-patch's mbox separator) or `commit <sha1>` (git show / git log).
+fn is_mbox_from(line: &str) -> bool {
+    line.strip_prefix("From ")
+        .or_else(|| line.strip_prefix("commit "))
+        .and_then(|r| r.split(' ').next())
+        .is_some_and(|sha| sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn read_fields(para: &[&str], start: usize, head: &mut PatchHeader) {
     let mut current: Option<Field> = None;
     for (k, l) in para.iter().enumerate() {
         let line = start + k + 1;
+        // `# ` lines: dpatch-style or `hg export` comments, not meta-information.
+        if l.starts_with('#') {
+            continue;
+        }
+        if is_mbox_from(l) {
+            // Fields put above a git format-patch (seen in Debian's nginx): the mail headers
+            // that follow are fields too.
+            head.git_format = true;
+            continue;
+        }
         if is_continuation(l) {
             match current.as_mut() {
                 Some(f) => {
@@ -193,7 +213,7 @@ pub fn check(bytes: &[u8]) -> Vec<Problem> {
     }
     match head.field("Description").or_else(|| head.field("Subject")) {
         None => p(first_line, "missing Description (or Subject)".into()),
-        Some(f) if f.value.lines().next().unwrap_or("").trim().is_empty() => {
+        Some(f) if !f.value.trim().is_empty() && f.value.lines().next().unwrap_or("").trim().is_empty() => {
             p(f.line, format!("{} has no short description on its first line", f.name))
         }
         Some(_) => {}
@@ -230,12 +250,16 @@ pub fn check(bytes: &[u8]) -> Vec<Problem> {
                     None if ORIGIN_CATEGORIES.contains(&v) => continue,
                     None => v,
                 };
+                let rest = rest.strip_prefix('<').and_then(|r| r.strip_suffix('>')).unwrap_or(rest);
                 if !is_url(rest) && !rest.starts_with("commit:") {
                     p(f.line, format!("Origin `{rest}` is not a URL or `commit:<id>`"));
                 }
             }
+            // `no (Debian-specific)`: the keyword, then a comment (seen in Debian's tgt).
             "forwarded"
-                if !["yes", "no", "not-needed"].contains(&v.to_ascii_lowercase().as_str()) && !is_url(v) =>
+                if !["yes", "no", "not-needed"]
+                    .contains(&v.split_whitespace().next().unwrap_or("").to_ascii_lowercase().as_str())
+                    && !is_url(v.trim_start_matches('<').trim_end_matches('>')) =>
             {
                 p(f.line, format!("Forwarded `{v}` is not `no`, `not-needed`, `yes` or a URL"));
             }
@@ -398,6 +422,46 @@ mod tests {
         }
         let got = problems("Description: x\nOrigin: vendor\n");
         assert_eq!(got, vec![(3, "no diff found (no `diff`, `Index:` or `---`/`+++` lines)".to_string())]);
+    }
+
+    /// Shapes seen in Debian 12's own patches (nginx, tgt, coreutils): regressions guarded.
+    #[test]
+    fn real_world_shapes() {
+        // nginx: an Origin line above a git format-patch.
+        let nginx = format!(
+            "Origin: https://github.com/nginx/nginx/commit/524977e\nFrom 524977e7c534e87e5b55739fa74601c9f1102686 Mon \
+             Sep 17 00:00:00 2001\nFrom: R A <r@nginx.com>\nDate: Wed, 22 Apr 2026 09:39:31 +0400\nSubject: [PATCH] \
+             Rewrite: fixed escaping\n\nBody.\n---\n{DIFF}"
+        );
+        assert_eq!(problems(&nginx), vec![]);
+        assert_eq!(parse(nginx.as_bytes()).summary(), Some("Rewrite: fixed escaping"));
+        // tgt: a comment after the Forwarded keyword; nginx: an Origin URL in angle brackets.
+        let tgt = format!(
+            "Description: x\nOrigin: vendor, <https://x.org/r/1>\nForwarded: no (Debian-specific)\n\n{DIFF}"
+        );
+        assert_eq!(problems(&tgt), vec![]);
+        // nginx: a second paragraph of prose that starts like a field; hg export comments.
+        let prose = format!(
+            "From: A <a@b>\nSubject: CVE-2025-23419\nOrigin: https://x.org/c/1\n\nSNI: added restriction.\nIn OpenSSL, \
+             more prose.\n\n{DIFF}"
+        );
+        assert_eq!(problems(&prose), vec![]);
+        let indented =
+            format!("Description: x\nOrigin: vendor\n\nThe config:\n\n    location / {{\n    }}\n\n{DIFF}");
+        assert_eq!(problems(&indented), vec![]);
+        // tmux: `git show` output.
+        let show = format!(
+            "commit 0f6227f46b1d33476ef448682a2ba0b0290e6d9b\nAuthor: N M <n@m>\nDate:   Thu Jun 2 20:41:21 2022 +0000\n\n    \
+             Complain if the buffer does not exist.\n\n{DIFF}"
+        );
+        assert_eq!(problems(&show), vec![(2, "missing Description (or Subject)".into())]);
+        let hg = format!(
+            "Origin: https://x.org/p\n# HG changeset patch\n# User Y Z <y@z>\nDescription: x\n\n{DIFF}"
+        );
+        assert_eq!(problems(&hg), vec![]);
+        // coreutils: empty fields are reported once each.
+        let empty = format!("Author: \nDescription: \nIndex: f\n===\n{DIFF}");
+        assert_eq!(problems(&empty), vec![(1, "Author is empty".into()), (2, "Description is empty".into())]);
     }
 
     #[test]

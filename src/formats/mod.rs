@@ -4,4 +4,5 @@
 pub mod changelog;
 pub mod dep3;
 pub mod distro_info;
+pub mod series;
 pub mod version;
