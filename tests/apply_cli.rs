@@ -362,3 +362,47 @@ fn an_unknown_after_names_the_series() {
     );
     assert_fails(&f, &[], 2, &["`after = \"nope.patch\"`", "debian/patches/series"]);
 }
+
+#[test]
+fn offsets_are_reported() {
+    let f = fixture();
+    // Made against a hello.py without its docstring: the hunk lands one line lower.
+    let short = HELLO.replace("\"\"\"A tiny program for srukit's apply tests.\"\"\"\n", "");
+    let shifted = diff(
+        "hello.py",
+        &short,
+        &short.replace("    print(GREETING)\n", "    print(GREETING)\n    print(\"goodbye\")\n"),
+    );
+    write(&f.backport.join("fix.patch"), &format!("{DEP3}{shifted}"));
+    let r = apply(&f, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("offsets: fix.patch: hello.py hunk #1 +1"), "{}", r.stdout);
+}
+
+#[test]
+fn a_tree_without_patches_gets_a_series_and_a_failure_removes_it() {
+    let f = fixture();
+    std::fs::remove_dir_all(f.tree.join("debian/patches")).unwrap();
+    write(&f.backport.join("backport.toml"), &manifest("").replace("after = \"01-readme.patch\"\n", ""));
+    let r = apply(&f, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("(at the top)"), "{}", r.stdout);
+    let other = HELLO.replace("def main():\n", "def main(argv):\n");
+    let bad =
+        diff("hello.py", &other, &other.replace("    print(GREETING)\n", "    print(GREETING, argv)\n"));
+    write(&f.backport.join("fix.patch"), &format!("{DEP3}{bad}"));
+    assert_fails(&f, &[], 1, &["debian/patches/fix.patch:"]);
+    assert!(!f.tree.join("debian/patches").exists(), "the directory apply made is gone again");
+}
+
+#[test]
+fn a_patched_tree_is_refused() {
+    let f = fixture();
+    Cmd::new("quilt")
+        .args(["push", "-a", "-q"])
+        .cwd(&f.tree)
+        .env("QUILT_PATCHES", "debian/patches")
+        .run()
+        .unwrap();
+    assert_fails(&f, &[], 2, &[".pc: 2 patch(es) are applied; the tree must be unpatched"]);
+}
