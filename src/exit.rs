@@ -56,14 +56,15 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::process::ProcessError,
         crate::fsx::FsError,
         crate::UsageError,
+        crate::patch::PatchError,
+        crate::formats::series::SeriesError,
+        crate::formats::tgt_config::TgtConfigError,
         crate::formats::version::VersionError,
         crate::formats::distro_info::DistroInfoError,
         crate::formats::changelog::ChangelogError,
         crate::formats::changelog::DpkgParseError,
         crate::backport::manifest::ManifestError,
         crate::backport::apply::ApplyError,
-        crate::patch::PatchError,
-        crate::formats::series::SeriesError,
     );
     None
 }

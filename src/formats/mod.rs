@@ -5,4 +5,5 @@ pub mod changelog;
 pub mod dep3;
 pub mod distro_info;
 pub mod series;
+pub mod tgt_config;
 pub mod version;
