@@ -2,7 +2,8 @@
 # The main job, until the whole pipeline exists: apply the flagship backport
 # (patches/lp1336568-iscsi-write-cache) to a fresh copy of the cinder icehouse fixture and show
 # what dpkg makes of the result: the changelog as dpkg-parsechangelog reads it (with Ubuntu's
-# vendor rules, so Launchpad-Bugs-Fixed shows) and the quilt series.
+# vendor rules, so Launchpad-Bugs-Fixed shows), the quilt series, quilt's own fuzz-0 push,
+# and dpkg-source -b building the source package.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,3 +39,7 @@ echo
 echo "== strict check of the series (fuzz 0)"
 (cd "$tree" && QUILT_PATCHES=debian/patches quilt push -a --fuzz=0 -q >/dev/null && quilt pop -a -q >/dev/null) \
   && echo "quilt agrees: every patch applies with fuzz 0"
+echo
+echo "== dpkg-source -b (orig tarball from testbeds/fixtures/make-orig.sh)"
+bash "$root/testbeds/fixtures/make-orig.sh" "$tree" "$work" >/dev/null
+(cd "$work" && dpkg-source -b cinder 2>&1 | tail -n 2)
