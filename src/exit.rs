@@ -65,6 +65,8 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::changelog::DpkgParseError,
         crate::backport::manifest::ManifestError,
         crate::backport::apply::ApplyError,
+        crate::verify::iscsi::IscsiError,
+        crate::verify::checks::data_at_risk::DataAtRiskError,
     );
     None
 }

@@ -11,6 +11,7 @@ use crate::reporter::{JsonEvents, Reporter, Terminal};
 pub mod apply;
 pub mod dep3;
 pub mod patches;
+pub mod probe;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -48,6 +49,9 @@ pub enum Command {
     /// DEP-3 patch headers.
     #[command(subcommand)]
     Dep3(dep3::Command),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
 }
 
 /// What every command gets from the edge.
@@ -93,5 +97,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Apply(args) => apply::run(args, &ctx),
         Command::Dep3(cmd) => dep3::run(cmd, &ctx),
+        Command::Probe(cmd) => probe::run(cmd, &ctx),
     }
 }
