@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::snapshot::Snapshot;
 use crate::backport::manifest::{Backport, BackportPatch};
 use crate::exit::{Exit, ExitCodeOf};
 use crate::formats::changelog::{self, ChangelogError, DpkgParseError, NewEntry, TopEntry};
@@ -209,7 +210,10 @@ pub fn apply(
         fsx::copy_tree(&tree, &copy)?;
         write_and_check(bp, &copy, &plan, false, rep)
     } else {
-        let snap = Snapshot::take(bp, &paths, opts.push)?;
+        let mut files = vec![paths.changelog.clone(), paths.series.clone()];
+        files.extend(bp.patches.iter().map(|p| paths.patches.join(&p.name)));
+        let pc = opts.push.then_some(paths.pc.as_path());
+        let snap = Snapshot::take(&files, &[paths.patches.as_path()], pc)?;
         let r = write_and_check(bp, &tree, &plan, opts.push, rep);
         if r.is_err() {
             snap.restore()?;
@@ -431,71 +435,4 @@ fn write_and_check(
         Quilt::open(tree)?.push(Target::All, rep)?;
     }
     Ok(check)
-}
-
-/// A file's bytes and mode, or None when it did not exist.
-type FileState = Option<(Vec<u8>, std::fs::Permissions)>;
-
-/// What apply may touch, as it was: restored on failure, byte for byte and mode for mode.
-struct Snapshot {
-    files: Vec<(PathBuf, FileState)>,
-    /// `debian/patches` when apply creates it.
-    created_dir: Option<PathBuf>,
-    /// `.pc` (with --push): a copy, or None when it did not exist.
-    pc: Option<(PathBuf, Option<tempfile::TempDir>)>,
-}
-
-impl Snapshot {
-    fn take(bp: &Backport, paths: &Paths, push: bool) -> Result<Snapshot, ApplyError> {
-        let mut files = Vec::new();
-        let mut targets = vec![paths.changelog.clone(), paths.series.clone()];
-        targets.extend(bp.patches.iter().map(|p| paths.patches.join(&p.name)));
-        for path in targets {
-            let state = match fsx::read_optional(&path)? {
-                Some(bytes) => Some((bytes, fsx::metadata(&path)?.permissions())),
-                None => None,
-            };
-            files.push((path, state));
-        }
-        let created_dir = (!paths.patches.is_dir()).then(|| paths.patches.clone());
-        let pc = if push {
-            let copy = if paths.pc.exists() {
-                let tmp = tempfile::tempdir().map_err(|source| FsError {
-                    op: "create",
-                    path: std::env::temp_dir(),
-                    source,
-                })?;
-                fsx::copy_tree(&paths.pc, &tmp.path().join("pc"))?;
-                Some(tmp)
-            } else {
-                None
-            };
-            Some((paths.pc.clone(), copy))
-        } else {
-            None
-        };
-        Ok(Snapshot { files, created_dir, pc })
-    }
-
-    fn restore(self) -> Result<(), FsError> {
-        for (path, state) in &self.files {
-            match state {
-                Some((bytes, perm)) => {
-                    fsx::write_atomic(path, bytes)?;
-                    fsx::set_permissions(path, perm.clone())?;
-                }
-                None => fsx::remove_file_if_exists(path)?,
-            }
-        }
-        if let Some(dir) = &self.created_dir {
-            fsx::remove_dir_all(dir)?;
-        }
-        if let Some((pc, copy)) = &self.pc {
-            fsx::remove_dir_all(pc)?;
-            if let Some(tmp) = copy {
-                fsx::copy_tree(&tmp.path().join("pc"), pc)?;
-            }
-        }
-        Ok(())
-    }
 }
