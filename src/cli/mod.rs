@@ -9,6 +9,8 @@ use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod generate;
+pub mod apply;
+pub mod dep3;
 pub mod patches;
 pub mod probe;
 pub mod report;
@@ -51,6 +53,11 @@ pub enum Command {
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
+    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
+    Apply(apply::ApplyArgs),
+    /// DEP-3 patch headers.
+    #[command(subcommand)]
+    Dep3(dep3::Command),
     /// Ask a live system something over the wire (the iSCSI write cache).
     #[command(subcommand)]
     Probe(probe::Command),
@@ -104,6 +111,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Report(args) => report::run(args, &ctx),
         Command::Generate(cmd) => generate::run(cmd, &ctx),
+        Command::Apply(args) => apply::run(args, &ctx),
+        Command::Dep3(cmd) => dep3::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
