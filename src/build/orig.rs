@@ -126,7 +126,10 @@ fn create(tree: &Path, cl: &Changelog, prefix: &str, dest: &Path, log: &mut Log)
     log.run(
         "create the orig tarball",
         &Cmd::new("tar")
-            .args(["--sort=name", &format!("--mtime=@{mtime}"), "--owner=0", "--group=0", "--numeric-owner"])
+            // GNU format: no pax headers carrying atime/ctime; modes without group/other
+            // write, so a checkout's umask does not leak in; LC_ALL=C: a byte sort.
+            .args(["--format=gnu", "--sort=name", &format!("--mtime=@{mtime}"), "--owner=0", "--group=0"])
+            .args(["--numeric-owner", "--mode=a+rX,u+w,go-w"])
             .args(["--exclude-vcs", "--exclude=./debian", "--exclude=./.pc"])
             // S: leave symlink targets alone; only member names get the top directory.
             .arg(format!("--transform=s,^\\.,{dirname},S"))
@@ -134,7 +137,8 @@ fn create(tree: &Path, cl: &Changelog, prefix: &str, dest: &Path, log: &mut Log)
             .arg(&tar)
             .arg("-C")
             .arg(&src)
-            .arg("."),
+            .arg(".")
+            .env("LC_ALL", "C"),
     )?;
     log.run("compress the orig tarball", &Cmd::new("gzip").args(["-n", "-9", "-f"]).arg(&tar))?;
     if applied {

@@ -99,3 +99,44 @@ pub fn snapshot(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A tiny native debhelper package whose Build-Depends the bookworm-build image already
+/// has, so its binary build needs no network. `fail_build` makes debian/rules fail.
+pub fn probe_package(parent: &Path, fail_build: bool) -> PathBuf {
+    let tree = parent.join("srukit-probe-1.1");
+    let w = |rel: &str, body: &str| {
+        let p = tree.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    w(
+        "debian/control",
+        "Source: srukit-probe\nSection: misc\nPriority: optional\nMaintainer: srukit tests <srukit@example.org>\n\
+         Build-Depends: debhelper-compat (= 13)\nStandards-Version: 4.6.2\nRules-Requires-Root: no\n\n\
+         Package: srukit-probe\nArchitecture: all\nDepends: ${misc:Depends}\n\
+         Description: test package for srukit build\n A file in /usr/share/srukit-probe.\n",
+    );
+    w(
+        "debian/changelog",
+        "srukit-probe (1.1) bookworm; urgency=medium\n\n  * Second.\n\n -- srukit tests <srukit@example.org>  Tue, 24 Nov 2026 10:00:00 +0000\n\n\
+         srukit-probe (1.0) bookworm; urgency=medium\n\n  * First.\n\n -- srukit tests <srukit@example.org>  Mon, 23 Nov 2026 10:00:00 +0000\n",
+    );
+    let fail = if fail_build { "\techo srukit-probe-deliberate-failure >&2; exit 3\n" } else { "\ttrue\n" };
+    w(
+        "debian/rules",
+        &format!(
+            "#!/usr/bin/make -f\n%:\n\tdh $@\n\noverride_dh_auto_build:\n{fail}\n\
+             override_dh_auto_install:\n\tmkdir -p debian/srukit-probe/usr/share/srukit-probe\n\
+             \techo probe > debian/srukit-probe/usr/share/srukit-probe/probe\n"
+        ),
+    );
+    w("debian/source/format", "3.0 (native)\n");
+    w(
+        "debian/copyright",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: none\nLicense: CC0-1.0\n",
+    );
+    w("README", "probe\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tree.join("debian/rules"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    tree
+}
