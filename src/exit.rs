@@ -57,6 +57,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::process::ProcessError,
         crate::fsx::FsError,
         crate::UsageError,
+        crate::testbed::TestbedError,
     );
     None
 }

@@ -10,6 +10,7 @@ use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod build;
 pub mod patches;
+pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -44,6 +45,9 @@ pub enum Command {
     Patches(patches::Command),
     /// The source upload (.dsc, source-only .changes) and binaries built in a clean testbed.
     Build(build::Args),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
 }
 
 /// What every command gets from the edge.
@@ -88,5 +92,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Build(args) => build::run(args, &ctx),
+        Command::Testbed(cmd) => testbed::run(cmd, &ctx),
     }
 }
