@@ -15,6 +15,7 @@ use crate::fsx::{self, FsError};
 use crate::process::ProcessError;
 use crate::reporter::Reporter;
 
+pub mod binary;
 pub mod changelog;
 pub mod lintian;
 pub mod log;
@@ -68,8 +69,16 @@ pub enum BuildError {
     },
     #[error("{}: {detail}", path.display())]
     Manifest { path: PathBuf, detail: String },
+    #[error("testbed")]
+    Testbed(#[source] Box<crate::testbed::TestbedError>),
     #[error(transparent)]
     Fs(#[from] FsError),
+}
+
+impl BuildError {
+    pub(crate) fn testbed(e: crate::testbed::TestbedError) -> BuildError {
+        BuildError::Testbed(Box::new(e))
+    }
 }
 
 impl ExitCodeOf for BuildError {
@@ -81,6 +90,7 @@ impl ExitCodeOf for BuildError {
             // The build itself failed: the thing checked ("this tree builds") is not true.
             BuildError::StepFailed { .. } => Exit::NotTrue,
             BuildError::Tool { .. } => Exit::CouldNotRun,
+            BuildError::Testbed(e) => e.exit(),
             BuildError::Fs(e) => e.exit(),
         }
     }
@@ -164,6 +174,28 @@ fn phases(
         manifest.since = src.since.clone();
         manifest.orig = src.orig.clone();
         manifest.signed = req.sign.is_some();
+    }
+
+    if req.what != What::SourceOnly {
+        let step = rep.step(&format!("binary packages ({})", req.testbed));
+        let mut log = Log::create(&staging.join("logs/binary.log"))?;
+        manifest.logs.insert("binary".into(), "logs/binary.log".into());
+        let bin = binary::build(req, &src, &staging.join("bin"), &mut log, rep)?;
+        let names: Vec<String> = bin
+            .files
+            .iter()
+            .filter_map(|f| f.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        manifest.timings.insert("binary".into(), step.finish(&names.join(" ")).as_secs_f64());
+        for f in &bin.files {
+            if matches!(f.extension().and_then(|e| e.to_str()), Some("deb" | "udeb")) {
+                lint_files.push(f.clone());
+            }
+        }
+        artifacts.extend(bin.files);
+        manifest.architectures.extend(bin.architectures);
+        manifest.testbed = Some(bin.testbed);
     }
 
     if req.lintian {
