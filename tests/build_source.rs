@@ -25,8 +25,9 @@ fn hello_source_upload_with_lintian() {
     assert!(r.status.success(), "{}\n{}", text(&r.stdout), text(&r.stderr));
 
     let m = manifest(&out);
-    // --json prints the manifest (after any progress events).
-    assert!(text(&r.stdout).contains("\"source\": \"hello\""), "{}", text(&r.stdout));
+    // --json prints the manifest, and only it, on stdout.
+    let printed: serde_json::Value = serde_json::from_slice(&r.stdout).expect("stdout is one JSON document");
+    assert_eq!(printed, m);
     assert_eq!(m["source"], "hello");
     assert_eq!(m["version"], "2.10-3");
     assert_eq!(m["distribution"], "unstable");
@@ -223,4 +224,64 @@ fn bad_input_exits_2() {
     let tree = unpack("hello", tmp.path(), "hello-2.10", false);
     let r = build(&tree, &tmp.path().join("out"), &["--since", "1.0-"]);
     assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+}
+
+#[test]
+fn sign_runs_debsign_with_the_given_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gnupg = tmp.path().join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let keygen = std::process::Command::new("gpg")
+        .env("GNUPGHOME", &gnupg)
+        .args([
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "srukit test <srukit-test@example.org>",
+            "ed25519",
+            "sign",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    let tree = probe_package(tmp.path(), false);
+    let out = tmp.path().join("out");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_srukit"))
+        .env("GNUPGHOME", &gnupg)
+        .args(["build", "--source-only", "--sign", "srukit-test@example.org", "--tree"])
+        .arg(&tree)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let m = manifest(&out);
+    assert_eq!(m["signed"], true);
+    assert!(m["orig"].is_null(), "a native package has no orig");
+    assert_eq!(files_of(&m, "native-tarball"), ["srukit-probe_1.1.tar.xz"]);
+    for name in ["srukit-probe_1.1_source.changes", "srukit-probe_1.1.dsc"] {
+        let p = out.join(name);
+        assert!(
+            std::fs::read_to_string(&p).unwrap().starts_with("-----BEGIN PGP SIGNED MESSAGE-----"),
+            "{name}"
+        );
+        let v = std::process::Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .arg("--verify")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{name}: {}", text(&v.stderr));
+    }
+    // The manifest hashes the signed files, as they are in --out.
+    for f in m["files"].as_array().unwrap() {
+        assert_eq!(f["sha256"].as_str().unwrap(), sha256sum(&out.join(f["name"].as_str().unwrap())));
+    }
+    // The gpg-agent this test's GNUPGHOME started does not outlive the test.
+    let _ =
+        std::process::Command::new("gpgconf").env("GNUPGHOME", &gnupg).args(["--kill", "gpg-agent"]).status();
 }

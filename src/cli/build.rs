@@ -59,7 +59,10 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         what,
         testbed: args.testbed,
     };
-    let manifest = build::build(&req, ctx.reporter.as_ref())?;
+    // --json: stdout carries the manifest alone, so progress goes to stderr.
+    let stderr_progress = crate::reporter::Terminal { verbose: ctx.verbose };
+    let rep: &dyn crate::reporter::Reporter = if ctx.json { &stderr_progress } else { ctx.reporter.as_ref() };
+    let manifest = build::build(&req, rep)?;
     let text = render(&manifest, &args.out);
     Ok(Outcome::new(Exit::Success, &manifest, text))
 }
