@@ -224,6 +224,9 @@ fn bad_input_exits_2() {
     let tree = unpack("hello", tmp.path(), "hello-2.10", false);
     let r = build(&tree, &tmp.path().join("out"), &["--since", "1.0-"]);
     assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    let r = build(&tree, &tree.join("out"), &[]);
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("is inside the tree"), "{}", text(&r.stderr));
 }
 
 #[test]

@@ -67,6 +67,8 @@ pub enum BuildError {
         #[source]
         source: Box<ProcessError>,
     },
+    #[error("--out {} is inside the tree {}: the build would copy its own output", out.display(), tree.display())]
+    OutInsideTree { out: PathBuf, tree: PathBuf },
     #[error("{}: {detail}", path.display())]
     Manifest { path: PathBuf, detail: String },
     #[error("testbed")]
@@ -84,9 +86,10 @@ impl BuildError {
 impl ExitCodeOf for BuildError {
     fn exit(&self) -> Exit {
         match self {
-            BuildError::NotATree { .. } | BuildError::Changelog { .. } | BuildError::Manifest { .. } => {
-                Exit::BadInput
-            }
+            BuildError::NotATree { .. }
+            | BuildError::Changelog { .. }
+            | BuildError::Manifest { .. }
+            | BuildError::OutInsideTree { .. } => Exit::BadInput,
             // The build itself failed: the thing checked ("this tree builds") is not true.
             BuildError::StepFailed { .. } => Exit::NotTrue,
             BuildError::Tool { .. } => Exit::CouldNotRun,
@@ -108,6 +111,9 @@ pub fn build(req: &Request, rep: &dyn Reporter) -> Result<Manifest, BuildError> 
     let cl = Changelog::read(&req.tree)?;
     fsx::create_dir_all(&req.out)?;
     let out = fsx::canonicalize(&req.out)?;
+    if out.starts_with(&req.tree) {
+        return Err(BuildError::OutInsideTree { out, tree: req.tree.clone() });
+    }
     // One staging directory per --out: two builds into one --out at once are not supported.
     let staging = out.join(".staging");
     fsx::remove_dir_all(&staging)?;
