@@ -165,8 +165,9 @@ fn phases(
     if let Some(o) = &src.orig
         && let orig::OrigOrigin::Created { mtime } = o.origin
     {
-        rep.note(&format!(
-            "no orig tarball beside the tree or in --orig-dir: created {} (mtime @{mtime})",
+        // A warning, not a note: an upload must carry the archive's orig, not a new one.
+        rep.warn(&format!(
+            "no orig tarball beside the tree or in --orig-dir: created {} from the tree (mtime @{mtime})",
             o.files[0]
         ));
     }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::build::orig::OrigOrigin;
 use crate::build::{self, Manifest, Request, What};
 use crate::exit::Exit;
 
@@ -80,6 +81,13 @@ fn render(m: &Manifest, out: &std::path::Path) -> String {
     let mut t = format!("{} {} ({}) -> {}\n", m.source, m.version, m.architectures.join(" "), out.display());
     if let Some(since) = &m.since {
         t.push_str(&format!("  changes since {since}\n"));
+    }
+    match m.orig.as_ref().map(|o| &o.origin) {
+        Some(OrigOrigin::Found(dir)) => t.push_str(&format!("  orig found in {}\n", dir.display())),
+        Some(OrigOrigin::Created { mtime }) => {
+            t.push_str(&format!("  orig created from the tree (mtime @{mtime}): not the archive's\n"))
+        }
+        None => {}
     }
     for f in &m.files {
         t.push_str(&format!("  {:<48} {:>10}  {}\n", f.name, f.size, &f.sha256[..16]));
