@@ -292,6 +292,9 @@ fn exec_unchecked(tb: &mut dyn Testbed, log: &mut Log, req: &ExecRequest) -> Res
     let out = tb.exec(req).map_err(BuildError::testbed)?;
     log.append(&out.stdout)?;
     log.append(&out.stderr)?;
+    log.append(
+        format!("srukit: status {} after {:.1}s\n", out.status, out.duration.as_secs_f64()).as_bytes(),
+    )?;
     Ok(out)
 }
 

@@ -37,6 +37,7 @@ impl Log {
     /// Runs a host command, logging the command line and its output.
     pub fn run(&mut self, step: &str, cmd: &Cmd) -> Result<Output, BuildError> {
         self.append(format!("$ {}\n", cmd.display()).as_bytes())?;
+        let started = std::time::Instant::now();
         let out = match cmd.output_unchecked() {
             Ok(o) => o,
             Err(source) => {
@@ -46,6 +47,7 @@ impl Log {
         };
         self.append(&out.stdout)?;
         self.append(&out.stderr)?;
+        self.append(format!("srukit: {:.1}s\n", started.elapsed().as_secs_f64()).as_bytes())?;
         if out.status.success() {
             Ok(out)
         } else {
