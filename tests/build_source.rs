@@ -107,10 +107,41 @@ fn orig_searched_in_orig_dir_then_created_reproducibly() {
     assert!(r.status.success(), "{}", text(&r.stderr));
     let m = manifest(&out);
     assert_eq!(m["orig"]["origin"]["found"].as_str().unwrap(), stash.to_str().unwrap());
+    assert!(out.join("hello_2.10.orig.tar.gz").is_file());
     assert_eq!(m["since"], "2.10-1");
     let changes = std::fs::read_to_string(out.join("hello_2.10-3_source.changes")).unwrap();
     assert!(changes.contains(" hello (2.10-3)") && changes.contains(" hello (2.10-2)"), "{changes}");
     assert!(!changes.contains(" hello (2.10-1)"), "{changes}");
+
+    // A later build into the same --out replaces the earlier one: only what its manifest
+    // lists is there.
+    let r = build(&tree, &out, &["--binary-only", "--testbed", "no-such-testbed"]);
+    assert_eq!(r.status.code(), Some(2), "an unknown testbed is bad input: {}", text(&r.stderr));
+    assert!(out.join("manifest.json").is_file(), "a failure keeps the old build");
+    let cl = tree.join("debian/changelog");
+    let old = std::fs::read_to_string(&cl).unwrap();
+    std::fs::write(
+        &cl,
+        format!(
+            "hello (2.10-4) unstable; urgency=medium\n\n  * Next.\n\n \
+        -- srukit tests <srukit@example.org>  Tue, 24 Nov 2026 10:00:00 +0000\n\n{old}"
+        ),
+    )
+    .unwrap();
+    let r = build(&tree, &out, &["--orig-dir", stash.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_eq!(
+        listing(&out),
+        [
+            "hello_2.10-4.debian.tar.xz",
+            "hello_2.10-4.dsc",
+            "hello_2.10-4_source.changes",
+            "hello_2.10.orig.tar.gz",
+            "logs",
+            "manifest.json"
+        ]
+    );
+    std::fs::write(&cl, old).unwrap();
 
     // No orig anywhere: created from the tree minus debian/, the same bytes every time.
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));

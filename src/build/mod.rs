@@ -229,8 +229,16 @@ fn phases(
 /// Moves a complete build into `out`: the old manifest goes first (from then on `out` has
 /// no manifest rather than a wrong one), the artifacts and logs are renamed into place
 /// (same filesystem), and the new manifest is written last, atomically.
+/// The previous build's artifacts go too, so `out` holds exactly what the manifest lists.
 fn publish(out: &Path, staging: &Path, artifacts: &[PathBuf], manifest: &Manifest) -> Result<(), BuildError> {
+    let previous = Manifest::read(out).ok();
     fsx::remove_file_if_exists(&out.join(manifest::FILE_NAME))?;
+    for old in previous.iter().flat_map(|m| &m.files) {
+        // Only plain names: a hand-edited manifest must not make srukit delete elsewhere.
+        if !old.name.contains('/') && !old.name.starts_with('.') {
+            fsx::remove_file_if_exists(&out.join(&old.name))?;
+        }
+    }
     for path in artifacts {
         let name = path.file_name().expect("artifacts are files");
         fsx::rename(path, &out.join(name))?;
