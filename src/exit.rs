@@ -61,6 +61,8 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
         crate::testbed::TestbedError,
+        crate::verify::iscsi::IscsiError,
+        crate::verify::checks::data_at_risk::DataAtRiskError,
     );
     None
 }

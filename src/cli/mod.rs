@@ -11,6 +11,7 @@ use crate::reporter::{JsonEvents, Reporter, Terminal};
 pub mod build;
 pub mod patches;
 pub mod testbed;
+pub mod probe;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -48,6 +49,9 @@ pub enum Command {
     /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
     #[command(subcommand)]
     Testbed(testbed::Command),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
 }
 
 /// What every command gets from the edge.
@@ -93,5 +97,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Build(args) => build::run(args, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
+        Command::Probe(cmd) => probe::run(cmd, &ctx),
     }
 }
