@@ -63,6 +63,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     // --json: stdout carries the manifest alone, so progress goes to stderr.
     let stderr_progress = crate::reporter::Terminal { verbose: ctx.verbose };
     let rep: &dyn crate::reporter::Reporter = if ctx.json { &stderr_progress } else { ctx.reporter.as_ref() };
+    if what != What::SourceOnly {
+        // Testbeds a killed srukit left behind are torn down before new ones open.
+        for id in crate::testbed::reap_orphans() {
+            rep.note(&format!("reaped testbed {id} left by an earlier srukit"));
+        }
+    }
     let manifest = build::build(&req, rep)?;
     let text = render(&manifest, &args.out);
     Ok(Outcome::new(Exit::Success, &manifest, text))
