@@ -53,6 +53,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         };
     }
     try_types!(
+        crate::build::BuildError,
         crate::process::ProcessError,
         crate::fsx::FsError,
         crate::UsageError,

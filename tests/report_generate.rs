@@ -1,7 +1,8 @@
 //! `srukit generate man|completions DIR` (hidden; debian/rules calls it): the files the
 //! Debian package installs, generated from the clap definitions.
 
-mod common;
+mod report_samples;
+use report_samples as common;
 
 use common::*;
 

@@ -2,7 +2,8 @@
 //! docs/result.schema.json (checked with python3-jsonschema), and still readable from a
 //! result written by an earlier srukit of the same schema version.
 
-mod common;
+mod report_samples;
+use report_samples as common;
 
 use std::path::Path;
 

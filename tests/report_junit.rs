@@ -1,7 +1,8 @@
 //! `srukit report --format junit`: parsed back with quick-xml, and validated with xmllint
 //! against the Jenkins JUnit schema (tests/data/junit-jenkins.xsd) that GitLab also reads.
 
-mod common;
+mod report_samples;
+use report_samples as common;
 
 use std::path::Path;
 

@@ -2,7 +2,8 @@
 //! errors: asserts on what a verifier relies on (tag, versions, sha256, KiB numbers), not on
 //! a frozen file.
 
-mod common;
+mod report_samples;
+use report_samples as common;
 
 use common::*;
 

@@ -16,6 +16,7 @@ pub mod probe;
 pub mod report;
 pub mod testbed;
 pub mod verify;
+pub mod build;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -48,24 +49,26 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// DEP-3 patch headers.
+    #[command(subcommand)]
+    Dep3(dep3::Command),
+    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
+    Apply(apply::ApplyArgs),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
+    /// The source upload (.dsc, source-only .changes) and binaries built in a clean testbed.
+    Build(build::Args),
+    /// Run an SRU verification plan on the old and new packages, in fresh testbeds.
+    Verify(verify::VerifyArgs),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
     /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
     Report(report::ReportArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
-    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
-    Apply(apply::ApplyArgs),
-    /// DEP-3 patch headers.
-    #[command(subcommand)]
-    Dep3(dep3::Command),
-    /// Ask a live system something over the wire (the iSCSI write cache).
-    #[command(subcommand)]
-    Probe(probe::Command),
-    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
-    #[command(subcommand)]
-    Testbed(testbed::Command),
-    /// Run an SRU verification plan on the old and new packages, in fresh testbeds.
-    Verify(verify::VerifyArgs),
 }
 
 /// What every command gets from the edge.
@@ -116,5 +119,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::Build(args) => build::run(args, &ctx),
     }
 }
