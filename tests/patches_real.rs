@@ -13,10 +13,23 @@ fn assert_same(a: &Snapshot, b: &Snapshot, what: &str) {
     assert!(d.is_empty(), "{what}:\n{}", d.join("\n"));
 }
 
+/// A full snapshot reduced to what `snapshot_focused` keeps.
+fn focused(s: &Snapshot, focus: &std::collections::BTreeSet<std::path::PathBuf>) -> Snapshot {
+    s.iter()
+        .map(|(k, v)| {
+            let keep = focus.contains(k) || k.starts_with(".pc");
+            (k.clone(), (v.0, v.1, v.2, if keep || v.0 != 'f' { v.3.clone() } else { Vec::new() }))
+        })
+        .collect()
+}
+
 fn check_package(pkg: &str, build: bool) {
     let (un, re) = extracted(pkg);
     let unpatched = snapshot(&un, false);
     let reference = snapshot(&re, false);
+    let focus = touched(&unpatched, &reference);
+    let (unpatched, reference) = (focused(&unpatched, &focus), focused(&reference, &focus));
+    let snap = |t: &std::path::Path| snapshot_focused(t, false, Some(&focus));
     let name = re.file_name().unwrap().to_string_lossy().into_owned();
 
     // srukit push --all == dpkg-source -x; then srukit pop --all == unpatched.
@@ -24,7 +37,7 @@ fn check_package(pkg: &str, build: bool) {
     let check = srukit(&["patches", "check", "--json"], &tree);
     ok(&check);
     ok(&srukit(&["patches", "push", "--all"], &tree));
-    assert_same(&snapshot(&tree, false), &reference, &format!("{pkg}: srukit push --all vs dpkg-source -x"));
+    assert_same(&snap(&tree), &reference, &format!("{pkg}: srukit push --all vs dpkg-source -x"));
     let applied = std::fs::read(tree.join(".pc/applied-patches")).unwrap_or_default();
     assert_eq!(
         applied,
@@ -43,7 +56,7 @@ fn check_package(pkg: &str, build: bool) {
         let _ = std::fs::remove_dir_all(tree.join(".pc/.dpkg-source-unapply"));
     }
     ok(&srukit(&["patches", "pop", "--all"], &tree));
-    assert_same(&snapshot(&tree, false), &unpatched, &format!("{pkg}: srukit pop --all vs unpatched"));
+    assert_same(&snap(&tree), &unpatched, &format!("{pkg}: srukit pop --all vs unpatched"));
 
     // srukit push --all, then quilt pop -a.
     ok(&srukit(&["patches", "push", "--all"], &tree));
@@ -52,7 +65,7 @@ fn check_package(pkg: &str, build: bool) {
         .cwd(&tree)
         .env("QUILT_PATCHES", "debian/patches")
         .run_ok_or_none();
-    assert_same(&snapshot(&tree, false), &unpatched, &format!("{pkg}: srukit push, quilt pop -a"));
+    assert_same(&snap(&tree), &unpatched, &format!("{pkg}: srukit push, quilt pop -a"));
 
     // quilt push -a, then srukit pop --all.
     Cmd::new("quilt")
@@ -60,9 +73,9 @@ fn check_package(pkg: &str, build: bool) {
         .cwd(&tree)
         .env("QUILT_PATCHES", "debian/patches")
         .run_ok_or_none();
-    assert_same(&snapshot(&tree, false), &reference, &format!("{pkg}: quilt push -a vs dpkg-source -x"));
+    assert_same(&snap(&tree), &reference, &format!("{pkg}: quilt push -a vs dpkg-source -x"));
     ok(&srukit(&["patches", "pop", "--all"], &tree));
-    assert_same(&snapshot(&tree, false), &unpatched, &format!("{pkg}: quilt push -a, srukit pop --all"));
+    assert_same(&snap(&tree), &unpatched, &format!("{pkg}: quilt push -a, srukit pop --all"));
 }
 
 /// quilt exits 2 when there is nothing to do (hello has no patches): that is fine here.

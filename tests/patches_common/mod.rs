@@ -65,10 +65,29 @@ pub fn extracted(pkg: &str) -> (PathBuf, PathBuf) {
     (un, re)
 }
 
-/// Every entry below `root` except the top-level `.pc`: kind, executable bits, contents.
-pub type Snapshot = BTreeMap<PathBuf, (char, bool, Vec<u8>)>;
+/// Every entry below `root` (the top-level `.pc` optional): kind, executable bits, size,
+/// and contents (for every file, or only for the `focus` set when one is given).
+pub type Snapshot = BTreeMap<PathBuf, (char, bool, u64, Vec<u8>)>;
 
 pub fn snapshot(root: &Path, with_pc: bool) -> Snapshot {
+    snapshot_focused(root, with_pc, None)
+}
+
+/// The paths whose entries differ between two snapshots: what a patch series touches.
+pub fn touched(a: &Snapshot, b: &Snapshot) -> std::collections::BTreeSet<PathBuf> {
+    let mut out: std::collections::BTreeSet<PathBuf> =
+        a.iter().filter(|(k, v)| b.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
+    out.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
+    out
+}
+
+/// Reads contents only below `.pc` and for `focus` (when given); other files by size: cheap
+/// enough to run many times on coreutils-sized trees.
+pub fn snapshot_focused(
+    root: &Path,
+    with_pc: bool,
+    focus: Option<&std::collections::BTreeSet<PathBuf>>,
+) -> Snapshot {
     let mut out = BTreeMap::new();
     let walk = walkdir::WalkDir::new(root)
         .min_depth(1)
@@ -80,11 +99,13 @@ pub fn snapshot(root: &Path, with_pc: bool) -> Snapshot {
         let md = std::fs::symlink_metadata(e.path()).unwrap();
         let exec = md.permissions().mode() & 0o111 != 0;
         let v = if md.file_type().is_symlink() {
-            ('l', false, std::fs::read_link(e.path()).unwrap().into_os_string().into_encoded_bytes())
+            ('l', false, 0, std::fs::read_link(e.path()).unwrap().into_os_string().into_encoded_bytes())
         } else if md.is_dir() {
-            ('d', false, Vec::new())
+            ('d', false, 0, Vec::new())
+        } else if focus.is_none_or(|f| f.contains(&rel) || rel.starts_with(".pc")) {
+            ('f', exec, md.len(), std::fs::read(e.path()).unwrap())
         } else {
-            ('f', exec, std::fs::read(e.path()).unwrap())
+            ('f', exec, md.len(), Vec::new())
         };
         out.insert(rel, v);
     }
@@ -113,8 +134,10 @@ pub fn diff(a: &Snapshot, b: &Snapshot) -> Vec<String> {
 }
 
 /// A fresh copy of a cached tree in a temporary directory, named like dpkg-source names it.
+/// In /dev/shm when there is one: these trees are written and read many times.
 pub fn copy_of(src: &Path, name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
+    let shm = Path::new("/dev/shm");
+    let tmp = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
     let dest = tmp.path().join(name);
     Cmd::new("cp").arg("-a").arg(src).arg(&dest).run().unwrap();
     (tmp, dest)
