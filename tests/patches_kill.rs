@@ -1,6 +1,7 @@
 //! Kill test: SIGKILL `srukit patches push --all` of bash's series (19 patches) at 54
 //! moments spread over the whole push, and check that the tree is exactly before or after
-//! the push, or that the next srukit command restores it (and says so).
+//! the push, or that the next srukit command restores it (and says so); then 16 kills of
+//! `pop --all`.
 
 mod patches_common;
 
@@ -105,4 +106,50 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
     );
     assert!(saw_rollback >= 10, "too few kills landed inside the push: {saw_rollback}");
     assert!(saw_after >= 1 && saw_before + saw_after + saw_rollback == TRIALS);
+}
+
+/// The same for `pop --all` of the fully pushed series (fewer trials: the code path that
+/// writes is the same journal).
+#[test]
+fn sigkill_during_pop_leaves_before_or_after_or_is_rolled_back() {
+    const POP_TRIALS: usize = 16;
+    let (un, re) = extracted("bash");
+    let focus = touched(&snapshot(&un, false), &snapshot(&re, false));
+    let (_t, tree) = copy_of(&un, "bash");
+    let snap = || snapshot_focused(&tree, true, Some(&focus));
+    let pop = Cmd::new(env!("CARGO_BIN_EXE_srukit"))
+        .args(["patches", "pop", "--all", "--tree"])
+        .arg(&tree)
+        .env("SRUKIT_TEST_PAUSE_US", PAUSE_US);
+    ok(&srukit(&["patches", "push", "--all"], &tree));
+    let pushed = snap();
+    let handle = pop.start().unwrap();
+    let seen = wait_for_journal(&tree, &handle);
+    handle.wait().unwrap();
+    let duration = seen.elapsed();
+    let popped = snap();
+    ok(&srukit(&["patches", "push", "--all"], &tree));
+    assert!(snap() == pushed);
+
+    let mut rolled_back = 0;
+    for i in 0..POP_TRIALS {
+        let handle = pop.start().unwrap();
+        wait_for_journal(&tree, &handle);
+        std::thread::sleep(duration.mul_f64(1.1 * i as f64 / POP_TRIALS as f64));
+        let _ = handle.kill();
+        let killed = snap();
+        ok(&srukit(&["patches", "list"], &tree));
+        let now = snap();
+        if now == popped {
+            ok(&srukit(&["patches", "push", "--all"], &tree));
+        } else {
+            assert!(
+                now == pushed,
+                "pop trial {i}: neither before nor after:\n{}",
+                diff(&pushed, &now).join("\n")
+            );
+            rolled_back += usize::from(killed != pushed);
+        }
+    }
+    assert!(rolled_back >= 4, "too few kills landed inside the pop: {rolled_back}");
 }

@@ -36,7 +36,12 @@ fn check_package(pkg: &str, build: bool) {
     let (_t, tree) = copy_of(&un, &name);
     let check = srukit(&["patches", "check", "--json"], &tree);
     ok(&check);
-    ok(&srukit(&["patches", "push", "--all"], &tree));
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).expect("one JSON document");
+    assert!(report["patches"].as_array().unwrap().iter().all(|p| p["status"] != "fails"), "{report}");
+    let pushed = srukit(&["patches", "push", "--all", "--json"], &tree);
+    ok(&pushed);
+    let report: serde_json::Value = serde_json::from_slice(&pushed.stdout).expect("one JSON document");
+    assert_eq!(report["applied"].as_array().unwrap().len(), report_len(&tree));
     assert_same(&snap(&tree), &reference, &format!("{pkg}: srukit push --all vs dpkg-source -x"));
     let applied = std::fs::read(tree.join(".pc/applied-patches")).unwrap_or_default();
     assert_eq!(
@@ -76,6 +81,11 @@ fn check_package(pkg: &str, build: bool) {
     assert_same(&snap(&tree), &reference, &format!("{pkg}: quilt push -a vs dpkg-source -x"));
     ok(&srukit(&["patches", "pop", "--all"], &tree));
     assert_same(&snap(&tree), &unpatched, &format!("{pkg}: quilt push -a, srukit pop --all"));
+}
+
+/// How many patches `.pc/applied-patches` lists.
+fn report_len(tree: &std::path::Path) -> usize {
+    std::fs::read_to_string(tree.join(".pc/applied-patches")).unwrap_or_default().lines().count()
 }
 
 /// quilt exits 2 when there is nothing to do (hello has no patches): that is fine here.
