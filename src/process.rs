@@ -167,6 +167,13 @@ impl Cmd {
         }
     }
 
+    /// Starts the command without waiting (output captured): for a caller that must watch or
+    /// kill it (`Handle::kill` sends SIGKILL), as the patch engine's kill test does.
+    pub fn start(&self) -> Result<duct::Handle, ProcessError> {
+        tracing_log(&self.display());
+        self.expression().start().map_err(|source| ProcessError::Spawn { cmd: self.display(), source })
+    }
+
     /// Runs the command; a non-zero exit is an error quoting the tail of its output.
     pub fn run(&self) -> Result<Output, ProcessError> {
         let out = self.output_unchecked()?;
