@@ -52,6 +52,11 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             $(if let Some(e) = cause.downcast_ref::<$ty>() { return Some(e.exit()); })*
         };
     }
-    try_types!(crate::process::ProcessError, crate::fsx::FsError, crate::UsageError,);
+    try_types!(
+        crate::process::ProcessError,
+        crate::fsx::FsError,
+        crate::UsageError,
+        crate::backport::BackportError,
+    );
     None
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
+pub mod backport;
 pub mod patches;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
@@ -41,6 +42,8 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
+    Backport(backport::BackportArgs),
 }
 
 /// What every command gets from the edge.
@@ -84,5 +87,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Backport(args) => backport::run(args, &ctx),
     }
 }

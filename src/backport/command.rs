@@ -1,0 +1,227 @@
+//! `srukit backport` as steps: open the upstream repository, find the tree to pick onto,
+//! pick in memory, then either export the patch (and list it in backport.toml) or write the
+//! conflicted files into a work dir for `--continue`. Reads the upstream repository and
+//! --tree's debian/changelog; writes `patches/<name>/` only when the pick is clean.
+
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+use serde::Serialize;
+
+use super::cherry_pick::{self, Conflict, Merged, Pick};
+use super::continue_;
+use super::error::{BackportError, GitContext, Result};
+use super::export::{self, BackportPatch, HeaderInput, OriginKind};
+use super::manifest_edit::{self, ManifestChange, NewManifest};
+use super::trailers;
+use super::unified;
+use super::upstream::{self, Upstream};
+use crate::reporter::Reporter;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Request {
+    pub upstream: String,
+    pub commit: String,
+    pub onto: Option<String>,
+    pub tree: Option<PathBuf>,
+    /// `patches/<name>`.
+    pub into: PathBuf,
+    pub excludes: Vec<String>,
+    pub workdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Report {
+    Exported(Exported),
+    Conflicts(Conflicted),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Exported {
+    pub patch: PathBuf,
+    /// How `onto` was chosen, when srukit chose it.
+    pub onto_from: Option<String>,
+    pub origin: OriginKind,
+    pub commit: String,
+    pub onto: String,
+    pub onto_commit: String,
+    pub dropped: Vec<String>,
+    pub manifest: PathBuf,
+    pub manifest_change: ManifestChange,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Conflicted {
+    pub commit: String,
+    pub onto: String,
+    pub onto_from: Option<String>,
+    pub workdir: PathBuf,
+    pub conflicts: Vec<Conflict>,
+    pub dropped: Vec<String>,
+}
+
+/// Where `--onto` came from, said to the user.
+pub struct Onto {
+    pub label: String,
+    pub id: Oid,
+    /// Why this ref, when srukit chose it from --tree.
+    pub from: Option<String>,
+}
+
+pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
+    let up = if upstream::is_url(&req.upstream) {
+        let step = reporter.step(&format!("fetch {}", req.upstream));
+        let up = Upstream::open(&req.upstream)?;
+        step.finish("ok");
+        up
+    } else {
+        Upstream::open(&req.upstream)?
+    };
+    let commit = up.commit(&req.commit)?.id();
+    let onto = resolve_onto(&up, req, reporter)?;
+    let pick = Pick { commit, onto: onto.id, onto_label: onto.label.clone(), excludes: req.excludes.clone() };
+    let result = cherry_pick::pick(&up, &pick)?;
+    match result.merged {
+        Merged::Clean { tree } => {
+            let mut e = export_tree(&up, req, &pick, tree, &result.upstream_files, &result.dropped, false)?;
+            e.onto_from = onto.from;
+            Ok(Report::Exported(e))
+        }
+        Merged::Conflicts { conflicts, .. } => {
+            let workdir = match &req.workdir {
+                Some(w) => w.clone(),
+                None => upstream::cache_dir().join("backport-work").join(format!(
+                    "{}-{}",
+                    cherry_pick::short_id(commit),
+                    patch_set_name(&req.into)
+                )),
+            };
+            continue_::write_workdir(&workdir, req, &up, &pick, &conflicts, &result.upstream_diff)?;
+            Ok(Report::Conflicts(Conflicted {
+                commit: commit.to_string(),
+                onto: onto.label,
+                onto_from: onto.from,
+                workdir,
+                conflicts,
+                dropped: result.dropped,
+            }))
+        }
+    }
+}
+
+fn resolve_onto(up: &Upstream, req: &Request, reporter: &dyn Reporter) -> Result<Onto> {
+    match (&req.onto, &req.tree) {
+        (Some(r), _) => Ok(Onto { label: r.clone(), id: up.commit(r)?.id(), from: None }),
+        (None, Some(tree)) => {
+            let (label, id, version) = up.onto_from_tree(tree)?;
+            let from =
+                format!("the tag of upstream version {version} in {}/debian/changelog", tree.display());
+            reporter.note(&format!("picking onto {label}, {from}"));
+            Ok(Onto { label, id, from: Some(from) })
+        }
+        (None, None) => Err(BackportError::State {
+            path: req.into.clone(),
+            msg: "say what to pick onto: --onto REF, or --tree DIR to use the tag of its upstream version"
+                .into(),
+        }),
+    }
+}
+
+pub fn patch_set_name(into: &Path) -> String {
+    into.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backport".into())
+}
+
+/// The picked tree as `patches/<name>/<slug>.patch`, listed in backport.toml. `resolved`:
+/// the user resolved conflicts, so the patch is a backport whatever its diff.
+pub fn export_tree(
+    up: &Upstream,
+    req: &Request,
+    pick: &Pick,
+    tree: Oid,
+    upstream_files: &[unified::FileChange],
+    dropped: &[String],
+    resolved: bool,
+) -> Result<Exported> {
+    let repo = &up.repo;
+    let spec = up.spec.as_str();
+    let commit = repo.find_commit(pick.commit).git(|| format!("could not read {}", pick.commit), spec)?;
+    let onto_tree =
+        repo.find_commit(pick.onto).and_then(|c| c.tree()).git(|| "could not read --onto".into(), spec)?;
+    let new_tree = repo.find_tree(tree).git(|| "could not read the picked tree".into(), spec)?;
+    let diff = unified::diff_trees(repo, Some(&onto_tree), &new_tree)
+        .git(|| "could not diff the pick".into(), spec)?;
+    let rendered = unified::render(&diff).git(|| "could not diff the pick".into(), spec)?;
+    if rendered.files.is_empty() {
+        return Err(BackportError::Empty { commit: pick.commit.to_string(), onto: pick.onto_label.clone() });
+    }
+    if let Some(f) = rendered.files.iter().find(|f| f.binary || f.submodule) {
+        return Err(BackportError::Binary { commit: pick.commit.to_string(), path: f.path().to_string() });
+    }
+    let same = unified::same_change(&rendered.files, upstream_files);
+    let origin_kind =
+        if same && dropped.is_empty() && !resolved { OriginKind::Upstream } else { OriginKind::Backport };
+    let message = trailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+    let author = commit.author();
+    let author = format!("{} <{}>", author.name().unwrap_or(""), author.email().unwrap_or(""));
+    let input = HeaderInput {
+        message: &message,
+        author,
+        origin_kind,
+        commit_ref: up.commit_ref(pick.commit),
+        first_tag: up.first_tag_containing(pick.commit)?,
+        dropped,
+        today: export::today(),
+    };
+    let patch = BackportPatch::new(&input, rendered.text);
+    let path = patch.write(&req.into)?;
+
+    let manifest = req.into.join("backport.toml");
+    let name = patch_set_name(&req.into);
+    let tree_top =
+        req.tree.as_ref().map(|t| upstream::changelog_top(&t.join("debian/changelog"))).transpose()?;
+    let target = tree_top.as_ref().and_then(|(_, v, dist)| {
+        let series = dist.clone()?;
+        let distro = manifest_edit::distro_of(&series, &v.to_string())?;
+        Some((distro, series, v.to_string()))
+    });
+    let bullet = bullet(&message);
+    let new = NewManifest {
+        name: &name,
+        summary: &message.subject,
+        source: tree_top.as_ref().map(|t| t.0.as_str()),
+        bugs: &message.bugs,
+        target,
+        repository: up.web_url.as_deref().unwrap_or(&up.spec),
+        commit: &pick.commit.to_string(),
+        bullet,
+    };
+    let manifest_change = manifest_edit::add_patch(&manifest, &patch.file_name, &new)?;
+    Ok(Exported {
+        patch: path,
+        onto_from: None,
+        origin: origin_kind,
+        commit: pick.commit.to_string(),
+        onto: pick.onto_label.clone(),
+        onto_commit: pick.onto.to_string(),
+        dropped: dropped.to_vec(),
+        manifest,
+        manifest_change,
+        fields: patch.fields,
+    })
+}
+
+/// The changelog bullet for a new manifest: the subject, with `(LP: #N)` as Ubuntu's
+/// changelogs close Launchpad bugs.
+fn bullet(m: &trailers::Message) -> String {
+    let lp: Vec<String> = m
+        .bugs
+        .launchpad
+        .iter()
+        .filter(|n| !m.subject.contains(&format!("#{n}")))
+        .map(|n| format!("#{n}"))
+        .collect();
+    if lp.is_empty() { m.subject.clone() } else { format!("{} (LP: {})", m.subject, lp.join(", ")) }
+}
