@@ -219,6 +219,8 @@ fn clean_pick_with_offsets_writes_upstream_patch_and_manifest() {
     let fix = f.up.commit(Some(f.main_base), "main", &[text("src/app.c", fixed)], msg);
     let later = f.up.commit(Some(fix), "main", &[text("README", "hello 2\n")], "Release 2.0\n");
     f.up.tag("v2.0", later);
+    let later2 = f.up.commit(Some(later), "main", &[text("README", "hello 3\n")], "Release 2.1\n");
+    f.up.tag("v2.1", later2);
     f.up.repo.remote("origin", "git@github.com:demo/demo.git").unwrap();
 
     let work = tempfile::tempdir().unwrap();
@@ -544,6 +546,32 @@ fn binary_change_is_refused_unless_excluded() {
     args.extend(["--exclude", "*/*.png"]);
     let r = srukit(work.path(), &args);
     assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+
+    // A submodule (gitlink) change is refused the same way.
+    let mut up = git2::build::TreeUpdateBuilder::new();
+    up.upsert("vendor/lib", fix, FileMode::Commit);
+    let base = f.up.repo.find_commit(f.v1).unwrap().tree().unwrap();
+    let tree = f.up.repo.find_tree(up.create_updated(&f.up.repo, &base).unwrap()).unwrap();
+    let sig = Signature::new("A", "a@b", &Time::new(1_500_000_000, 0)).unwrap();
+    let parent = f.up.repo.find_commit(f.v1).unwrap();
+    let gitlink = f.up.repo.commit(None, &sig, &sig, "Add submodule\n", &tree, &[&parent]).unwrap();
+    let into2 = work.path().join("patches/s");
+    let r = srukit(
+        work.path(),
+        &[
+            "backport",
+            "--upstream",
+            f.up.path().to_str().unwrap(),
+            "--commit",
+            &gitlink.to_string(),
+            "--onto",
+            "v1.0",
+            "--into",
+            into2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code(), 2, "{}{}", r.stdout(), r.stderr());
+    assert!(r.stderr().contains("changes submodule vendor/lib"), "{}", r.stderr());
 }
 
 #[test]
@@ -607,4 +635,70 @@ fn url_is_cloned_into_the_cache_and_onto_found_from_the_tree() {
     );
     assert_eq!(r.code(), 2, "{}", r.stderr());
     assert!(r.stderr().contains("tried 3.1, v3.1, upstream/3.1, release-3.1"), "{}", r.stderr());
+}
+
+#[test]
+fn delete_conflict_resolved_by_deleting_the_file() {
+    let mut f = fixture();
+    // The release branch edits README; upstream deletes it.
+    let onto =
+        f.up.commit(Some(f.v1), "stable/readme", &[text("README", "hello, stable\n")], "Stable README\n");
+    let fix = f.up.commit(Some(f.v1), "topic", &[("README", None, FileMode::Blob)], "Drop README\n");
+    let work = tempfile::tempdir().unwrap();
+    let into = work.path().join("patches/d");
+    let wd = work.path().join("wd");
+    let r = srukit(
+        work.path(),
+        &[
+            "backport",
+            "--upstream",
+            f.up.path().to_str().unwrap(),
+            "--commit",
+            &fix.to_string(),
+            "--onto",
+            &onto.to_string(),
+            "--into",
+            into.to_str().unwrap(),
+            "--workdir",
+            wd.to_str().unwrap(),
+            "--exclude",
+            "no-such-dir",
+        ],
+    );
+    assert_eq!(r.code(), 1, "{}{}", r.stdout(), r.stderr());
+    assert!(r.stdout().contains("README (deleted-upstream): 1 conflicting hunk(s)"), "{}", r.stdout());
+    assert!(r.stderr().contains("--exclude no-such-dir matched no path"), "{}", r.stderr());
+    let marked = read(&wd.join("files/README"));
+    assert!(marked.starts_with(&format!("<<<<<<< {onto}\nhello, stable\n=======\n>>>>>>> ")), "{marked}");
+    std::fs::remove_file(wd.join("files/README")).unwrap();
+    let r = srukit(work.path(), &["--json", "backport", "--continue", wd.to_str().unwrap()]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["origin"], "backport");
+    let patch = read(&into.join("Drop-README.patch"));
+    assert!(patch.ends_with("--- a/README\n+++ /dev/null\n@@ -1 +0,0 @@\n-hello, stable\n"), "{patch}");
+}
+
+#[test]
+fn already_applied_pick_is_not_true() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let into = work.path().join("patches/s");
+    let r = srukit(
+        work.path(),
+        &[
+            "backport",
+            "--upstream",
+            f.up.path().to_str().unwrap(),
+            "--commit",
+            "stable/1.x",
+            "--onto",
+            "stable/1.x",
+            "--into",
+            into.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code(), 1, "{}{}", r.stdout(), r.stderr());
+    assert!(r.stderr().contains("changes nothing on stable/1.x"), "{}", r.stderr());
+    assert!(!into.exists());
 }

@@ -29,6 +29,8 @@ pub struct PickResult {
     pub merged: Merged,
     /// Paths the commit changes that `--exclude` dropped.
     pub dropped: Vec<String>,
+    /// `--exclude` patterns that matched none of the commit's paths (likely a typo).
+    pub unused_excludes: Vec<String>,
     /// The commit's own change, excluded paths removed: the reference for "is this still
     /// upstream's patch?".
     pub upstream_files: Vec<FileChange>,
@@ -109,7 +111,15 @@ pub fn pick(up: &Upstream, req: &Pick) -> Result<PickResult> {
         let tree = index.write_tree_to(repo).git(|| "could not write the merged tree".into(), spec)?;
         Merged::Clean { tree }
     };
-    Ok(PickResult { merged, dropped, upstream_files: rendered.files, upstream_diff: rendered.text })
+    let unused_excludes =
+        req.excludes.iter().filter(|g| !dropped.iter().any(|p| glob::excludes(g, p))).cloned().collect();
+    Ok(PickResult {
+        merged,
+        dropped,
+        unused_excludes,
+        upstream_files: rendered.files,
+        upstream_diff: rendered.text,
+    })
 }
 
 pub fn short_id(id: Oid) -> String {
@@ -301,11 +311,20 @@ pub type Resolution = (String, Option<(Vec<u8>, u32)>);
 /// the user deleted the file).
 pub fn resolve(up: &Upstream, index: &mut Index, resolved: &[Resolution]) -> Result<Oid> {
     let repo = &up.repo;
+    // Every path any conflict touches (a rename conflict has several) leaves the index; the
+    // user's files are the resolution.
+    let mut paths = Vec::new();
+    for c in index.conflicts().git(|| "could not list conflicts".into(), &up.spec)? {
+        let c = c.git(|| "could not read a conflict".into(), &up.spec)?;
+        paths.extend([c.ancestor, c.our, c.their].iter().flatten().map(entry_path));
+    }
+    paths.sort();
+    paths.dedup();
+    for p in &paths {
+        index.conflict_remove(std::path::Path::new(p)).git(|| format!("could not resolve {p}"), &up.spec)?;
+        let _ = index.remove_path(std::path::Path::new(p));
+    }
     for (path, content) in resolved {
-        index
-            .conflict_remove(std::path::Path::new(path))
-            .git(|| format!("could not resolve {path}"), &up.spec)?;
-        let _ = index.remove_path(std::path::Path::new(path));
         if let Some((bytes, mode)) = content {
             let id = repo.blob(bytes).git(|| format!("could not store {path}"), &up.spec)?;
             let entry = IndexEntry {

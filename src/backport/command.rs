@@ -84,6 +84,9 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
     let onto = resolve_onto(&up, req, reporter)?;
     let pick = Pick { commit, onto: onto.id, onto_label: onto.label.clone(), excludes: req.excludes.clone() };
     let result = cherry_pick::pick(&up, &pick)?;
+    for g in &result.unused_excludes {
+        reporter.warn(&format!("--exclude {g} matched no path the commit changes"));
+    }
     match result.merged {
         Merged::Clean { tree } => {
             let mut e = export_tree(&up, req, &pick, tree, &result.upstream_files, &result.dropped, false)?;

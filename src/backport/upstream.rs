@@ -92,22 +92,29 @@ impl Upstream {
     }
 
     /// The first tag (oldest tagged commit, then name) whose commit is `id` or descends
-    /// from it: the first upstream release that carries the change.
+    /// from it: the first upstream release that carries the change. Tags are tried oldest
+    /// first from a day before the commit (commit clocks drift), so a repository with
+    /// thousands of tags costs a few ancestry checks, not thousands.
     pub fn first_tag_containing(&self, id: Oid) -> Result<Option<String>> {
         let names = self.repo.tag_names(None).git(|| "could not list tags".into(), &self.spec)?;
-        let mut best: Option<(i64, String)> = None;
-        for name in names.iter().flatten().flatten() {
-            let Ok(c) = self.commit(&format!("refs/tags/{name}")) else { continue };
-            let contains = c.id() == id || self.repo.graph_descendant_of(c.id(), id).unwrap_or(false);
-            if !contains {
-                continue;
-            }
-            let key = (c.time().seconds(), name.to_string());
-            if best.as_ref().is_none_or(|b| key < *b) {
-                best = Some(key);
+        let since = self.repo.find_commit(id).map(|c| c.time().seconds()).unwrap_or(i64::MIN) - 86_400;
+        let mut tags: Vec<(i64, String, Oid)> = names
+            .iter()
+            .flatten()
+            .flatten()
+            .filter_map(|name| {
+                let c = self.commit(&format!("refs/tags/{name}")).ok()?;
+                let t = c.time().seconds();
+                (t >= since).then(|| (t, name.to_string(), c.id()))
+            })
+            .collect();
+        tags.sort();
+        for (_, name, tag) in tags {
+            if tag == id || self.repo.graph_descendant_of(tag, id).unwrap_or(false) {
+                return Ok(Some(name));
             }
         }
-        Ok(best.map(|b| b.1))
+        Ok(None)
     }
 
     /// The tag a tree is built from: the upstream version of the top debian/changelog
