@@ -112,9 +112,17 @@ impl Run {
     }
 }
 
+/// Runs srukit with `cache` as XDG_CACHE_HOME. A pick without --tree gets a Debian
+/// bookworm tree at 1.0-1 (`<cache>/default-tree`): srukit needs one to create backport.toml.
 fn srukit(cache: &Path, args: &[&str]) -> Run {
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if args.iter().any(|a| a == "--upstream") && !args.iter().any(|a| a == "--tree") {
+        let tree = cache.join("default-tree");
+        write_tree_changelog_in(&tree, "1.0-1", "bookworm");
+        args.extend(["--tree".to_string(), tree.display().to_string()]);
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_srukit"))
-        .args(args)
+        .args(&args)
         .env("XDG_CACHE_HOME", cache)
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
@@ -182,11 +190,15 @@ fn main_app_with(f: &Fixture, from: &str, to: &str) -> &'static str {
 }
 
 fn write_tree_changelog(dir: &Path, version: &str) {
+    write_tree_changelog_in(dir, version, "jammy")
+}
+
+fn write_tree_changelog_in(dir: &Path, version: &str, series: &str) {
     std::fs::create_dir_all(dir.join("debian")).unwrap();
     std::fs::write(
         dir.join("debian/changelog"),
         format!(
-            "demo ({version}) jammy; urgency=medium\n\n  * Initial.\n\n -- Maint <m@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n"
+            "demo ({version}) {series}; urgency=medium\n\n  * Initial.\n\n -- Maint <m@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n"
         ),
     )
     .unwrap();
@@ -282,6 +294,7 @@ fn clean_pick_with_offsets_writes_upstream_patch_and_manifest() {
     assert_eq!(manifest["target"]["distro"].as_str(), Some("ubuntu"));
     assert_eq!(manifest["target"]["series"].as_str(), Some("jammy"));
     assert_eq!(manifest["target"]["version"].as_str(), Some("1:1.0-1ubuntu1"));
+    assert_eq!(manifest["version"]["scheme"].as_str(), Some("ubuntu-sru"));
     assert_eq!(manifest["upstream"]["commit"].as_str(), Some(fix.to_string().as_str()));
     assert_eq!(manifest["upstream"]["repository"].as_str(), Some("https://github.com/demo/demo"));
     assert_eq!(manifest["changelog"]["bullets"][0].as_str(), Some("Fix line 20 overflow (LP: #1336568)"));
@@ -700,5 +713,24 @@ fn already_applied_pick_is_not_true() {
     );
     assert_eq!(r.code(), 1, "{}{}", r.stdout(), r.stderr());
     assert!(r.stderr().contains("changes nothing on stable/1.x"), "{}", r.stderr());
+    assert!(!into.exists());
+}
+
+#[test]
+fn new_manifest_without_tree_is_refused_before_any_write() {
+    let mut f = fixture();
+    let fixed = main_app_with(&f, "line 7\n", "line 7 fixed\n");
+    let fix = f.up.commit(Some(f.main_base), "main", &[text("src/app.c", fixed)], "Fix 7\n");
+    let work = tempfile::tempdir().unwrap();
+    let into = work.path().join("patches/n");
+    let out = Command::new(env!("CARGO_BIN_EXE_srukit"))
+        .args(["backport", "--upstream", f.up.path().to_str().unwrap(), "--commit", &fix.to_string()])
+        .args(["--onto", "v1.0", "--into", into.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", work.path())
+        .output()
+        .unwrap();
+    let r = Run { out };
+    assert_eq!(r.code(), 2, "{}{}", r.stdout(), r.stderr());
+    assert!(r.stderr().contains("backport.toml: does not exist yet: pass --tree DIR"), "{}", r.stderr());
     assert!(!into.exists());
 }

@@ -12,7 +12,7 @@ use super::cherry_pick::{self, Conflict, Merged, Pick};
 use super::continue_;
 use super::error::{BackportError, GitContext, Result};
 use super::export::{self, BackportPatch, HeaderInput, OriginKind};
-use super::manifest_edit::{self, ManifestChange, NewManifest};
+use super::manifest_edit::{self, ManifestChange, NewManifest, TreeFacts};
 use super::trailers;
 use super::unified;
 use super::upstream::{self, Upstream};
@@ -82,6 +82,8 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
     };
     let commit = up.commit(&req.commit)?.id();
     let onto = resolve_onto(&up, req, reporter)?;
+    // Fail before picking, not after the user resolved conflicts.
+    tree_facts(req)?;
     let pick = Pick { commit, onto: onto.id, onto_label: onto.label.clone(), excludes: req.excludes.clone() };
     let result = cherry_pick::pick(&up, &pick)?;
     for g in &result.unused_excludes {
@@ -112,6 +114,23 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
                 dropped: result.dropped,
             }))
         }
+    }
+}
+
+/// What a new backport.toml needs from --tree, when there is no backport.toml yet.
+fn tree_facts(req: &Request) -> Result<Option<TreeFacts>> {
+    let manifest = req.into.join(manifest_edit::MANIFEST);
+    if manifest.exists() {
+        return Ok(None);
+    }
+    match &req.tree {
+        Some(tree) => Ok(Some(TreeFacts::read(tree)?)),
+        None => Err(BackportError::Manifest {
+            path: manifest,
+            msg: "does not exist yet: pass --tree DIR, whose debian/changelog gives the source package, \
+                  series and version srukit writes into it"
+                .into(),
+        }),
     }
 }
 
@@ -179,24 +198,28 @@ pub fn export_tree(
         today: export::today(),
     };
     let patch = BackportPatch::new(&input, rendered.text);
+    // Everything the manifest needs is known before the first byte is written.
+    let facts = tree_facts(req)?;
     let path = patch.write(&req.into)?;
 
-    let manifest = req.into.join("backport.toml");
+    let manifest = req.into.join(manifest_edit::MANIFEST);
     let name = patch_set_name(&req.into);
-    let tree_top =
-        req.tree.as_ref().map(|t| upstream::changelog_top(&t.join("debian/changelog"))).transpose()?;
-    let target = tree_top.as_ref().and_then(|(_, v, dist)| {
-        let series = dist.clone()?;
-        let distro = manifest_edit::distro_of(&series, &v.to_string())?;
-        Some((distro, series, v.to_string()))
-    });
+    let facts = match facts {
+        Some(f) => f,
+        // The manifest exists: only its [[patches]] change.
+        None => TreeFacts {
+            source: String::new(),
+            version: String::new(),
+            distro: String::new(),
+            series: String::new(),
+        },
+    };
     let bullet = bullet(&message);
     let new = NewManifest {
         name: &name,
         summary: &message.subject,
-        source: tree_top.as_ref().map(|t| t.0.as_str()),
         bugs: &message.bugs,
-        target,
+        tree: &facts,
         repository: up.web_url.as_deref().unwrap_or(&up.spec),
         commit: &pick.commit.to_string(),
         bullet,

@@ -10,15 +10,54 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 use super::error::{BackportError, Result};
 use super::trailers::Bugs;
 
+/// The manifest's file name in a backport folder.
+pub const MANIFEST: &str = "backport.toml";
+
+/// The target tree as its debian/changelog tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFacts {
+    pub source: String,
+    /// The version the tree is at (the top entry's).
+    pub version: String,
+    pub distro: String,
+    pub series: String,
+}
+
+impl TreeFacts {
+    /// Reads `<tree>/debian/changelog`: package and version of the top entry, the series
+    /// of the newest entry whose distribution is known (an `UNRELEASED` top entry says
+    /// nothing about the target).
+    pub fn read(tree: &Path) -> Result<TreeFacts> {
+        let changelog = tree.join("debian/changelog");
+        let entries = super::upstream::changelog_entries(&changelog)?;
+        let (source, version) = (entries[0].0.clone(), entries[0].1.to_string());
+        for (_, _, dist) in &entries {
+            let Some(series) = dist else { continue };
+            if let Some(distro) = distro_of(series) {
+                let series = series.split('-').next().unwrap_or(series).to_string();
+                return Ok(TreeFacts { source, version, distro, series });
+            }
+        }
+        Err(BackportError::Changelog {
+            changelog,
+            msg: "no entry names a Debian or Ubuntu series (distro-info-data), so the target is unknown"
+                .into(),
+        })
+    }
+
+    /// The SRU version scheme a new manifest starts with (the manifest's `[version]`).
+    pub fn scheme(&self) -> &'static str {
+        if self.distro == "ubuntu" { "ubuntu-sru" } else { "debian-stable" }
+    }
+}
+
 /// What a new manifest is made of.
 pub struct NewManifest<'a> {
     pub name: &'a str,
     pub summary: &'a str,
-    /// Source package (from --tree's changelog), if known.
-    pub source: Option<&'a str>,
     pub bugs: &'a Bugs,
-    /// `(distro, series, version)` of the target tree, if known.
-    pub target: Option<(String, String, String)>,
+    /// What --tree's changelog says about the target.
+    pub tree: &'a TreeFacts,
     pub repository: &'a str,
     pub commit: &'a str,
     pub bullet: String,
@@ -71,20 +110,19 @@ fn create(new: &NewManifest<'_>) -> DocumentMut {
     let mut doc = DocumentMut::new();
     doc.insert("name", value(new.name));
     doc.insert("summary", value(new.summary));
-    if let Some(s) = new.source {
-        doc.insert("source", value(s));
-    }
+    doc.insert("source", value(new.tree.source.as_str()));
     let mut bugs = Table::new();
     bugs.insert("launchpad", value(numbers(&new.bugs.launchpad)));
     bugs.insert("debian", value(numbers(&new.bugs.debian)));
     doc.insert("bugs", Item::Table(bugs));
-    if let Some((distro, series, version)) = &new.target {
-        let mut t = Table::new();
-        t.insert("distro", value(distro.as_str()));
-        t.insert("series", value(series.as_str()));
-        t.insert("version", value(version.as_str()));
-        doc.insert("target", Item::Table(t));
-    }
+    let mut t = Table::new();
+    t.insert("distro", value(new.tree.distro.as_str()));
+    t.insert("series", value(new.tree.series.as_str()));
+    t.insert("version", value(new.tree.version.as_str()));
+    doc.insert("target", Item::Table(t));
+    let mut v = Table::new();
+    v.insert("scheme", value(new.tree.scheme()));
+    doc.insert("version", Item::Table(v));
     let mut up = Table::new();
     up.insert("repository", value(new.repository));
     up.insert("commit", value(new.commit));
@@ -97,15 +135,15 @@ fn create(new: &NewManifest<'_>) -> DocumentMut {
 }
 
 /// Which distribution a changelog's first distribution belongs to, by distro-info-data's
-/// series lists (`trusty-proposed` is `trusty`), or by an `ubuntu` version.
-pub fn distro_of(series: &str, version: &str) -> Option<String> {
+/// series lists (`trusty-proposed` is `trusty`). `UNRELEASED` belongs to none.
+pub fn distro_of(series: &str) -> Option<String> {
     let base = series.split('-').next().unwrap_or(series);
     let listed = |csv: &str| {
         crate::fsx::read_to_string(Path::new(csv))
             .map(|t| t.lines().skip(1).any(|l| l.split(',').nth(2) == Some(base)))
             .unwrap_or(false)
     };
-    if version.contains("ubuntu") || listed("/usr/share/distro-info/ubuntu.csv") {
+    if listed("/usr/share/distro-info/ubuntu.csv") {
         Some("ubuntu".into())
     } else if matches!(base, "unstable" | "experimental" | "stable" | "testing" | "oldstable")
         || listed("/usr/share/distro-info/debian.csv")
@@ -127,12 +165,17 @@ mod tests {
         let original = "# my backport\nname = \"x\"  # inline\n\n[[patches]]\nfile = \"a.patch\"\n";
         crate::fsx::write(&path, original).unwrap();
         let bugs = Bugs::default();
+        let tree = TreeFacts {
+            source: "p".into(),
+            version: "1.0-1".into(),
+            distro: "debian".into(),
+            series: "bookworm".into(),
+        };
         let new = NewManifest {
             name: "x",
             summary: "s",
-            source: None,
             bugs: &bugs,
-            target: None,
+            tree: &tree,
             repository: "r",
             commit: "c",
             bullet: "b".into(),
@@ -150,12 +193,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backport.toml");
         let bugs = Bugs { launchpad: vec![1336568], debian: vec![] };
+        let tree = TreeFacts {
+            source: "cinder".into(),
+            version: "1:2014.1.5-0ubuntu1".into(),
+            distro: "ubuntu".into(),
+            series: "trusty".into(),
+        };
         let new = NewManifest {
             name: "cinder-write-cache",
             summary: "Add write cache option",
-            source: Some("cinder"),
             bugs: &bugs,
-            target: Some(("ubuntu".into(), "trusty".into(), "1:2014.1.5-0ubuntu1".into())),
+            tree: &tree,
             repository: "https://opendev.org/openstack/cinder",
             commit: "abc",
             bullet: "Add write cache option (LP: #1336568)".into(),
@@ -164,14 +212,40 @@ mod tests {
         let doc: toml::Value = toml::from_str(&crate::fsx::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(doc["bugs"]["launchpad"][0].as_integer(), Some(1336568));
         assert_eq!(doc["target"]["series"].as_str(), Some("trusty"));
+        assert_eq!(doc["version"]["scheme"].as_str(), Some("ubuntu-sru"));
+        assert_eq!(doc["source"].as_str(), Some("cinder"));
         assert_eq!(doc["patches"][0]["file"].as_str(), Some("p.patch"));
         assert_eq!(doc["changelog"]["bullets"][0].as_str(), Some("Add write cache option (LP: #1336568)"));
     }
 
     #[test]
+    fn tree_facts_skip_unreleased() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::fsx::create_dir_all(&dir.path().join("debian")).unwrap();
+        let entry = |v: &str, d: &str| {
+            format!(
+                "tgt ({v}) {d}; urgency=medium\n\n  * x\n\n -- M <m@e.org>  Mon, 01 Jan 2024 00:00:00 +0000\n\n"
+            )
+        };
+        let text = entry("1:1.0.85-1ubuntu1", "UNRELEASED") + &entry("1:1.0.85-1", "jammy-proposed");
+        crate::fsx::write(&dir.path().join("debian/changelog"), text).unwrap();
+        let f = TreeFacts::read(dir.path()).unwrap();
+        assert_eq!(
+            f,
+            TreeFacts {
+                source: "tgt".into(),
+                version: "1:1.0.85-1ubuntu1".into(),
+                distro: "ubuntu".into(),
+                series: "jammy".into()
+            }
+        );
+    }
+
+    #[test]
     fn distros() {
-        assert_eq!(distro_of("trusty-proposed", "1.0-0ubuntu1").as_deref(), Some("ubuntu"));
-        assert_eq!(distro_of("unstable", "1.0-1").as_deref(), Some("debian"));
-        assert_eq!(distro_of("UNRELEASED", "1.0-1"), None);
+        assert_eq!(distro_of("trusty-proposed").as_deref(), Some("ubuntu"));
+        assert_eq!(distro_of("bookworm-security").as_deref(), Some("debian"));
+        assert_eq!(distro_of("unstable").as_deref(), Some("debian"));
+        assert_eq!(distro_of("UNRELEASED"), None);
     }
 }

@@ -134,21 +134,33 @@ impl Upstream {
     }
 }
 
-/// The top entry of a debian/changelog, relaxed (tabs and odd trailers are common in old
-/// releases): package, full version, first distribution.
-pub fn changelog_top(changelog: &Path) -> Result<(String, debversion::Version, Option<String>)> {
+/// The entries of a debian/changelog, newest first, relaxed (tabs and odd trailers are
+/// common in old releases): package, version, first distribution.
+pub fn changelog_entries(changelog: &Path) -> Result<Vec<(String, debversion::Version, Option<String>)>> {
     let bad = |msg: String| BackportError::Changelog { changelog: changelog.to_path_buf(), msg };
     let text = crate::fsx::read_to_string(changelog).map_err(|e| bad(e.to_string()))?;
     let cl = debian_changelog::ChangeLog::parse(&text).tree();
-    let entry = cl.iter().next().ok_or_else(|| bad("no entries".into()))?;
-    let version = match entry.try_version() {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(bad(format!("bad version in the top entry: {e}"))),
-        None => return Err(bad("the top entry has no version".into())),
-    };
-    let package = entry.package().ok_or_else(|| bad("the top entry has no package name".into()))?;
-    let dist = entry.distributions().and_then(|d| d.into_iter().next());
-    Ok((package, version, dist))
+    let mut out = Vec::new();
+    for (i, entry) in cl.iter().enumerate() {
+        let version = match entry.try_version() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return Err(bad(format!("bad version in entry {}: {e}", i + 1))),
+            // debian-changelog parses a header missing `)` with no version: say so.
+            None => return Err(bad(format!("entry {} has no version", i + 1))),
+        };
+        let package = entry.package().ok_or_else(|| bad(format!("entry {} has no package name", i + 1)))?;
+        let dist = entry.distributions().and_then(|d| d.into_iter().next());
+        out.push((package, version, dist));
+    }
+    if out.is_empty() {
+        return Err(bad("no entries".into()));
+    }
+    Ok(out)
+}
+
+/// The top entry of a debian/changelog.
+pub fn changelog_top(changelog: &Path) -> Result<(String, debversion::Version, Option<String>)> {
+    Ok(changelog_entries(changelog)?.swap_remove(0))
 }
 
 fn upstream_version(changelog: &Path) -> Result<String> {
