@@ -102,6 +102,23 @@ fn exported_text(e: &Exported) -> String {
     t
 }
 
+/// How many lines of each side of a conflicting hunk the listing shows; the file in the
+/// work dir has them all.
+const EXCERPT_LINES: usize = 8;
+
+fn excerpt(t: &mut String, side: &str) {
+    let n = side.lines().count();
+    for l in side.lines().take(EXCERPT_LINES) {
+        let _ = writeln!(t, "      | {l}");
+    }
+    if n > EXCERPT_LINES {
+        let _ = writeln!(t, "      | ... {} more lines", n - EXCERPT_LINES);
+    }
+    if n == 0 {
+        let _ = writeln!(t, "      (nothing)");
+    }
+}
+
 fn conflicts_text(c: &Conflicted) -> String {
     let mut t = String::new();
     let _ = write!(t, "conflicts picking {} onto {}", &c.commit[..10], c.onto);
@@ -113,13 +130,9 @@ fn conflicts_text(c: &Conflicted) -> String {
         let _ = writeln!(t, "  {} ({}): {} conflicting hunk(s)", f.path, f.kind, f.hunks.len());
         for h in &f.hunks {
             let _ = writeln!(t, "    at line {}, {} has:", h.line, c.onto);
-            for l in h.ours.lines() {
-                let _ = writeln!(t, "      | {l}");
-            }
+            excerpt(&mut t, &h.ours);
             let _ = writeln!(t, "    the upstream commit wants:");
-            for l in h.theirs.lines() {
-                let _ = writeln!(t, "      | {l}");
-            }
+            excerpt(&mut t, &h.theirs);
         }
     }
     if !c.dropped.is_empty() {
