@@ -124,6 +124,8 @@ fn srukit(cache: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_srukit"))
         .args(&args)
         .env("XDG_CACHE_HOME", cache)
+        .env("DEBFULLNAME", "T Ester")
+        .env("DEBEMAIL", "tester@example.org")
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .unwrap();
@@ -327,6 +329,7 @@ fn clean_pick_with_offsets_writes_upstream_patch_and_manifest() {
     assert_eq!(doc["result"], "exported");
     assert_eq!(doc["origin"], "upstream");
     assert_eq!(doc["manifest_change"], "already-listed");
+    assert_eq!(doc["patch_change"], "unchanged");
     assert_eq!(read(&patch_path), patch);
 }
 

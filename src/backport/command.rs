@@ -41,6 +41,7 @@ pub enum Report {
 #[derive(Debug, Serialize)]
 pub struct Exported {
     pub patch: PathBuf,
+    pub patch_change: export::FileChange,
     /// How `onto` was chosen, when srukit chose it.
     pub onto_from: Option<String>,
     pub origin: OriginKind,
@@ -200,7 +201,7 @@ pub fn export_tree(
     let patch = BackportPatch::new(&input, rendered.text);
     // Everything the manifest needs is known before the first byte is written.
     let facts = tree_facts(req)?;
-    let path = patch.write(&req.into)?;
+    let (path, patch_change) = patch.write(&req.into)?;
 
     let manifest = req.into.join(manifest_edit::MANIFEST);
     let name = patch_set_name(&req.into);
@@ -227,6 +228,7 @@ pub fn export_tree(
     let manifest_change = manifest_edit::add_patch(&manifest, &patch.file_name, &new)?;
     Ok(Exported {
         patch: path,
+        patch_change,
         onto_from: None,
         origin: origin_kind,
         commit: pick.commit.to_string(),

@@ -27,6 +27,16 @@ impl OriginKind {
     }
 }
 
+/// What writing the patch file did: a re-run that changes nothing says so, and replacing a
+/// patch the user may have edited is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileChange {
+    Created,
+    Replaced,
+    Unchanged,
+}
+
 /// An exported patch before it is written: header fields in order, the diff, and what the
 /// pick dropped.
 #[derive(Debug, Clone, Serialize)]
@@ -108,14 +118,20 @@ impl BackportPatch {
         bytes
     }
 
-    /// Writes `<dir>/<file_name>` (atomically) and returns its path.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+    /// Writes `<dir>/<file_name>` (atomically); says whether a file was there before.
+    pub fn write(&self, dir: &Path) -> Result<(PathBuf, FileChange)> {
         let fs_err =
             |e: crate::fsx::FsError| BackportError::State { path: e.path.clone(), msg: e.to_string() };
         crate::fsx::create_dir_all(dir).map_err(fs_err)?;
         let path = dir.join(&self.file_name);
-        crate::fsx::write_atomic(&path, self.to_bytes()).map_err(fs_err)?;
-        Ok(path)
+        let bytes = self.to_bytes();
+        let change = match crate::fsx::read_optional(&path).map_err(fs_err)? {
+            None => FileChange::Created,
+            Some(old) if old == bytes => return Ok((path, FileChange::Unchanged)),
+            Some(_) => FileChange::Replaced,
+        };
+        crate::fsx::write_atomic(&path, bytes).map_err(fs_err)?;
+        Ok((path, change))
     }
 }
 

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{Ctx, Outcome};
 use crate::backport::command::{Conflicted, Exported};
+use crate::backport::export::FileChange;
 use crate::backport::{self, Report, Request};
 use crate::exit::Exit;
 
@@ -89,7 +90,12 @@ fn exported_text(e: &Exported) -> String {
         let _ = write!(t, ", {from}");
     }
     t.push('\n');
-    let _ = writeln!(t, "wrote {} (Origin: {})", e.patch.display(), e.origin.as_str());
+    let verb = match e.patch_change {
+        FileChange::Created => "wrote",
+        FileChange::Replaced => "replaced",
+        FileChange::Unchanged => "unchanged:",
+    };
+    let _ = writeln!(t, "{verb} {} (Origin: {})", e.patch.display(), e.origin.as_str());
     if !e.dropped.is_empty() {
         let _ = writeln!(t, "dropped: {}", e.dropped.join(", "));
     }
