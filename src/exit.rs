@@ -59,6 +59,14 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::patch::PatchError,
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
+        crate::formats::version::VersionError,
+        crate::formats::distro_info::DistroInfoError,
+        crate::formats::changelog::ChangelogError,
+        crate::formats::changelog::DpkgParseError,
+        crate::backport::manifest::ManifestError,
+        crate::backport::apply::ApplyError,
+        crate::verify::iscsi::IscsiError,
+        crate::verify::checks::data_at_risk::DataAtRiskError,
         crate::backport::BackportError,
     );
     None

@@ -3,13 +3,16 @@
 //! to bottom; `cherry_pick` merges, `unified` renders, `export` writes the patch,
 //! `manifest_edit` lists it, `continue_` owns the conflict work dir).
 
+pub mod apply;
 pub mod cherry_pick;
 pub mod command;
 pub mod continue_;
 pub mod error;
 pub mod export;
 pub mod glob;
+pub mod manifest;
 pub mod manifest_edit;
+pub mod snapshot;
 pub mod trailers;
 pub mod unified;
 pub mod upstream;

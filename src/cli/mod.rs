@@ -8,8 +8,11 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
+pub mod apply;
 pub mod backport;
+pub mod dep3;
 pub mod patches;
+pub mod probe;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -42,6 +45,14 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
+    Apply(apply::ApplyArgs),
+    /// DEP-3 patch headers.
+    #[command(subcommand)]
+    Dep3(dep3::Command),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
     /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
     Backport(backport::BackportArgs),
 }
@@ -87,6 +98,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Apply(args) => apply::run(args, &ctx),
+        Command::Dep3(cmd) => dep3::run(cmd, &ctx),
+        Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Backport(args) => backport::run(args, &ctx),
     }
 }

@@ -1,0 +1,4 @@
+//! The checks a verification plan runs, each recording its evidence verbatim.
+
+pub mod data_at_risk;
+pub mod wce;
