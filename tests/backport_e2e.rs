@@ -737,3 +737,69 @@ fn new_manifest_without_tree_is_refused_before_any_write() {
     assert!(r.stderr().contains("backport.toml: does not exist yet: pass --tree DIR"), "{}", r.stderr());
     assert!(!into.exists());
 }
+/// A Ubuntu 3.0 (quilt) source tree of the fixture's v1.0, at 1.0-1ubuntu1 in jammy.
+fn quilt_tree(f: &Fixture, dir: &Path) {
+    f.up.export(f.v1, dir);
+    write_tree_changelog_in(dir, "1.0-1ubuntu1", "jammy");
+    let files = [
+        ("debian/source/format", "3.0 (quilt)\n"),
+        (
+            "debian/control",
+            "Source: demo\nMaintainer: Maint <m@example.org>\n\nPackage: demo\nArchitecture: all\nDescription: demo\n demo\n",
+        ),
+        ("debian/rules", "#!/usr/bin/make -f\n%:\n\tdh $@\n"),
+        ("debian/patches/series", "# no patches yet\n"),
+    ];
+    for (p, c) in files {
+        std::fs::create_dir_all(dir.join(p).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(p), c).unwrap();
+    }
+}
+
+#[test]
+fn exported_backport_applies_with_srukit_apply() {
+    let mut f = fixture();
+    let fixed = main_app_with(&f, "line 20\n", "line 20 fixed\n");
+    let fix = f.up.commit(
+        Some(f.main_base),
+        "main",
+        &[text("src/app.c", fixed), text("tests/test_app.py", "assert 20\n")],
+        "Fix line 20\n\nCloses-Bug: #1336568\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("demo-1.0");
+    quilt_tree(&f, &tree);
+    let into = work.path().join("patches/lp1336568-fix-20");
+    let r = srukit(
+        work.path(),
+        &[
+            "backport",
+            "--upstream",
+            f.up.path().to_str().unwrap(),
+            "--commit",
+            &fix.to_string(),
+            "--onto",
+            "v1.0",
+            "--tree",
+            tree.to_str().unwrap(),
+            "--into",
+            into.to_str().unwrap(),
+            "--exclude",
+            "tests/**",
+        ],
+    );
+    assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+
+    let r =
+        srukit(work.path(), &["apply", into.to_str().unwrap(), "--tree", tree.to_str().unwrap(), "--push"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+    assert!(read(&tree.join("debian/patches/series")).lines().any(|l| l == "Fix-line-20.patch"));
+    assert!(read(&tree.join("debian/patches/Fix-line-20.patch")).contains("\nOrigin: backport, "));
+    assert!(read(&tree.join("src/app.c")).contains("line 20 fixed\n"));
+    let out =
+        Command::new("dpkg-parsechangelog").arg("-l").arg(tree.join("debian/changelog")).output().unwrap();
+    let cl = String::from_utf8_lossy(&out.stdout);
+    assert!(cl.contains("Version: 1.0-1ubuntu2\n"), "{cl}");
+    assert!(cl.contains("Distribution: jammy\n"), "{cl}");
+    assert!(cl.contains("  * Fix line 20 (LP: #1336568)\n"), "{cl}");
+}

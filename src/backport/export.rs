@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::error::{BackportError, Result};
 use super::trailers::Message;
+use crate::formats::dep3::Dep3Header;
 
 /// DEP-3 `Origin`: `upstream` when the patch is upstream's own change, `backport` when it
 /// had to change to apply (a resolved conflict, moved hunks' context, dropped paths).
@@ -97,25 +98,10 @@ impl BackportPatch {
         self.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    /// The patch file: DEP-3 header (RFC 822 style: a continuation line starts with a
-    /// space, an empty line inside a value is ` .`), a `---` line, then the diff.
+    /// The patch file: the DEP-3 header (formats::dep3's writer), a `---` line, the diff.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = String::new();
-        for (k, v) in &self.fields {
-            let mut lines = v.lines();
-            out.push_str(&format!("{k}: {}\n", lines.next().unwrap_or("")));
-            for l in lines {
-                if l.trim().is_empty() {
-                    out.push_str(" .\n");
-                } else {
-                    out.push_str(&format!(" {l}\n"));
-                }
-            }
-        }
-        out.push_str("---\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.diff);
-        bytes
+        // Pushed, not `set`: a commit may close several bugs, one Bug-* line each.
+        Dep3Header { fields: self.fields.clone() }.patch_bytes(&self.diff)
     }
 
     /// Writes `<dir>/<file_name>` (atomically); says whether a file was there before.
@@ -217,5 +203,6 @@ mod tests {
              --- a/x\n+++ b/x\n"
         );
         assert_eq!(p.file_name, "Fix-it.patch");
+        assert_eq!(crate::formats::dep3::check(&p.to_bytes()), vec![], "srukit dep3 check accepts it");
     }
 }

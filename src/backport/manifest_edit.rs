@@ -9,6 +9,7 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
 use super::error::{BackportError, Result};
 use super::trailers::Bugs;
+use crate::formats::distro_info::{Distro, DistroInfo};
 
 /// The manifest's file name in a backport folder.
 pub const MANIFEST: &str = "backport.toml";
@@ -32,10 +33,9 @@ impl TreeFacts {
         let entries = super::upstream::changelog_entries(&changelog)?;
         let (source, version) = (entries[0].0.clone(), entries[0].1.to_string());
         for (_, _, dist) in &entries {
-            let Some(series) = dist else { continue };
-            if let Some(distro) = distro_of(series) {
-                let series = series.split('-').next().unwrap_or(series).to_string();
-                return Ok(TreeFacts { source, version, distro, series });
+            let Some(dist) = dist else { continue };
+            if let Some((distro, series)) = distro_of(dist) {
+                return Ok(TreeFacts { source, version, distro: distro.to_string(), series });
             }
         }
         Err(BackportError::Changelog {
@@ -134,24 +134,20 @@ fn create(new: &NewManifest<'_>) -> DocumentMut {
     doc
 }
 
-/// Which distribution a changelog's first distribution belongs to, by distro-info-data's
-/// series lists (`trusty-proposed` is `trusty`). `UNRELEASED` belongs to none.
-pub fn distro_of(series: &str) -> Option<String> {
-    let base = series.split('-').next().unwrap_or(series);
-    let listed = |csv: &str| {
-        crate::fsx::read_to_string(Path::new(csv))
-            .map(|t| t.lines().skip(1).any(|l| l.split(',').nth(2) == Some(base)))
-            .unwrap_or(false)
-    };
-    if listed("/usr/share/distro-info/ubuntu.csv") {
-        Some("ubuntu".into())
-    } else if matches!(base, "unstable" | "experimental" | "stable" | "testing" | "oldstable")
-        || listed("/usr/share/distro-info/debian.csv")
+/// Which distribution a changelog distribution belongs to, and its series, by
+/// distro-info-data (`trusty-proposed` is Ubuntu's `trusty`). `UNRELEASED` belongs to none.
+pub fn distro_of(dist: &str) -> Option<(Distro, String)> {
+    // Debian's suite names, which distro-info-data lists by codename only.
+    if let Some(suite) =
+        ["unstable", "experimental", "stable", "testing", "oldstable"].iter().find(|s| dist == **s)
     {
-        Some("debian".into())
-    } else {
-        None
+        return Some((Distro::Debian, suite.to_string()));
     }
+    [Distro::Ubuntu, Distro::Debian].into_iter().find_map(|d| {
+        let info = DistroInfo::load(d).ok()?;
+        let series = info.release(dist).ok()?.series.clone();
+        Some((d, series))
+    })
 }
 
 #[cfg(test)]
@@ -216,6 +212,10 @@ mod tests {
         assert_eq!(doc["source"].as_str(), Some("cinder"));
         assert_eq!(doc["patches"][0]["file"].as_str(), Some("p.patch"));
         assert_eq!(doc["changelog"]["bullets"][0].as_str(), Some("Add write cache option (LP: #1336568)"));
+        // The schema's own parser (deny_unknown_fields, scheme and distro enums) accepts it.
+        let text = crate::fsx::read_to_string(&path).unwrap();
+        let parsed: crate::backport::manifest::Manifest = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.source.get_ref(), "cinder");
     }
 
     #[test]
@@ -243,9 +243,9 @@ mod tests {
 
     #[test]
     fn distros() {
-        assert_eq!(distro_of("trusty-proposed").as_deref(), Some("ubuntu"));
-        assert_eq!(distro_of("bookworm-security").as_deref(), Some("debian"));
-        assert_eq!(distro_of("unstable").as_deref(), Some("debian"));
+        assert_eq!(distro_of("trusty-proposed"), Some((Distro::Ubuntu, "trusty".into())));
+        assert_eq!(distro_of("bookworm-security"), Some((Distro::Debian, "bookworm".into())));
+        assert_eq!(distro_of("unstable"), Some((Distro::Debian, "unstable".into())));
         assert_eq!(distro_of("UNRELEASED"), None);
     }
 }
