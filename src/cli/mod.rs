@@ -9,6 +9,7 @@ use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod apply;
+pub mod backport;
 pub mod dep3;
 pub mod patches;
 pub mod probe;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Ask a live system something over the wire (the iSCSI write cache).
     #[command(subcommand)]
     Probe(probe::Command),
+    /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
+    Backport(backport::BackportArgs),
 }
 
 /// What every command gets from the edge.
@@ -98,5 +101,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Apply(args) => apply::run(args, &ctx),
         Command::Dep3(cmd) => dep3::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
+        Command::Backport(args) => backport::run(args, &ctx),
     }
 }
