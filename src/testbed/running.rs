@@ -169,9 +169,11 @@ impl Running {
                 (CloneFlags::CLONE_NEWNS, false)
             }
         };
-        // PR_SET_PDEATHSIG follows the creating thread: only safe from the main thread.
+        // PR_SET_PDEATHSIG follows the creating thread: only safe from the main thread, and
+        // not for a testbed meant to outlive us.
         let main_thread = nix::unistd::gettid().as_raw() as u32 == std::process::id();
-        let child = init::clone_child(init::Plan { ops, flags, parent_death_kill: main_thread })?;
+        let child =
+            init::clone_child(init::Plan { ops, flags, parent_death_kill: main_thread && !opts.keep })?;
         let child_start = procfs::start_time(child.pid).unwrap_or(0);
         self.state.pids.push((child.pid, child_start));
         self.state.save()?;
@@ -501,7 +503,17 @@ impl Testbed for Running {
         };
         let _ = std::fs::remove_file(&host_pidfile);
         self.spawned.push(bg);
-        self.host_pid(inner)
+        let pid = self.host_pid(inner)?;
+        // The pid file is written just before `exec`: return once the wrapper is replaced,
+        // so the caller's /proc/<pid> is the daemon's (comm, fds).
+        while Instant::now() < deadline {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !String::from_utf8_lossy(&cmdline).contains(".srukit-spawn-") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(pid)
     }
 
     fn copy_in(&mut self, host: &Path, inside: &Path) -> Result<(), TestbedError> {
