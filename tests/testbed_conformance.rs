@@ -216,12 +216,14 @@ conformance!(nspawn, Backend::Nspawn { boot: false });
 
 #[test]
 fn host_network_mode_shares_the_network_and_resolv_conf() {
-    let opts = OpenOptions { host_network: true, ..Default::default() };
-    let mut tb = testbed::open(image(), &opts).unwrap();
-    let links = sh(&mut tb, "ip -br link | wc -l");
-    assert!(links.trim().parse::<u32>().unwrap() > 1, "only lo: not the host's network");
-    assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());
-    tb.close().unwrap();
+    for backend in [Backend::Unshare, Backend::Nspawn { boot: false }] {
+        let opts = OpenOptions { backend, host_network: true, ..Default::default() };
+        let mut tb = testbed::open(image(), &opts).unwrap();
+        let links = sh(&mut tb, "ip -br link | wc -l");
+        assert!(links.trim().parse::<u32>().unwrap() > 1, "{backend:?}: only lo, not the host's network");
+        assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());
+        tb.close().unwrap();
+    }
 }
 
 #[test]
