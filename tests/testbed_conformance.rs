@@ -232,3 +232,15 @@ fn boot_needs_systemd_in_the_image() {
     let err = testbed::open(image(), &opts).err().expect("bookworm-tgt has no systemd");
     assert!(err.to_string().contains("systemd-sysv"), "{err}");
 }
+
+#[test]
+fn upper_on_disk_works_and_is_removed() {
+    let opts = OpenOptions { upper_on_disk: true, ..Default::default() };
+    let mut tb = testbed::open(image(), &opts).unwrap();
+    sh(&mut tb, "echo x > /etc/on-disk");
+    let upper = tb.data_dir().parent().unwrap().join("rw/upper/etc/on-disk");
+    assert!(upper.exists(), "the writable layer is not on disk");
+    let f = footprint(tb.as_ref());
+    tb.close().unwrap();
+    assert_gone(&f);
+}

@@ -73,7 +73,7 @@ impl OpenArgs {
             (BackendArg::Unshare, false) => Backend::Unshare,
             (BackendArg::Nspawn, boot) => Backend::Nspawn { boot },
         };
-        Ok(OpenOptions { backend, host_network: self.host_network, keep })
+        Ok(OpenOptions { backend, host_network: self.host_network, keep, upper_on_disk: false })
     }
 }
 

@@ -97,8 +97,9 @@ impl Running {
 
     fn start(&mut self, image: &Image, opts: &OpenOptions, tracking: &[PathBuf]) -> Result<(), TestbedError> {
         let scratch = self.state.scratch.clone();
-        for d in ["upper", "work", "root", "data"] {
-            fsx::create_dir_all(&scratch.join(d))?;
+        let rw = scratch.join("rw");
+        for d in [&rw, &scratch.join("root"), &self.data_dir] {
+            fsx::create_dir_all(d)?;
         }
         if matches!(self.backend, Backend::Nspawn { boot: true })
             && !image.lower.join("usr/lib/systemd/systemd").exists()
@@ -126,6 +127,23 @@ impl Running {
                 data: None,
             },
         )];
+        if !opts.upper_on_disk {
+            // The writable layer on a tmpfs of the testbed's own mount namespace: it costs
+            // no disk metadata work to create or delete, and vanishes with the namespace.
+            ops.push((
+                format!("mount tmpfs on {}", rw.display()),
+                Op::Mount {
+                    src: Some(cstr("tmpfs")),
+                    target: cstr(&rw),
+                    fstype: Some(cstr("tmpfs")),
+                    flags: 0,
+                    data: Some(cstr("mode=755")),
+                },
+            ));
+        }
+        for d in ["upper", "work"] {
+            ops.push((format!("mkdir {d}"), Op::Mkdir { path: cstr(rw.join(d)), mode: 0o755 }));
+        }
         ops.push((
             format!("mount overlay on {}", root.display()),
             Op::Mount {
@@ -138,8 +156,8 @@ impl Running {
                     // otherwise flushes the whole disk and costs a second per close.
                     "lowerdir={},upperdir={},workdir={},volatile",
                     image.lower.display(),
-                    scratch.join("upper").display(),
-                    scratch.join("work").display()
+                    rw.join("upper").display(),
+                    rw.join("work").display()
                 ))),
             },
         ));
