@@ -16,6 +16,7 @@ mod cgroup;
 pub mod definition;
 mod image;
 mod init;
+mod plan;
 mod procfs;
 mod running;
 pub mod state;
