@@ -13,6 +13,7 @@ pub mod backport;
 pub mod dep3;
 pub mod patches;
 pub mod probe;
+pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -55,6 +56,9 @@ pub enum Command {
     Probe(probe::Command),
     /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
     Backport(backport::BackportArgs),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
 }
 
 /// What every command gets from the edge.
@@ -102,5 +106,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Dep3(cmd) => dep3::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Backport(args) => backport::run(args, &ctx),
+        Command::Testbed(cmd) => testbed::run(cmd, &ctx),
     }
 }
