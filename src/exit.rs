@@ -71,6 +71,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::backport::apply::ApplyError,
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
+        crate::backport::BackportError,
         crate::testbed::TestbedError,
     );
     None

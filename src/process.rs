@@ -183,6 +183,13 @@ impl Cmd {
         }
     }
 
+    /// Starts the command without waiting, output captured: for a caller that must watch or
+    /// kill it (`Handle::kill` sends SIGKILL), as the patch engine's kill test does.
+    pub fn start_captured(&self) -> Result<duct::Handle, ProcessError> {
+        tracing_log(&self.display());
+        self.expression().start().map_err(|source| ProcessError::Spawn { cmd: self.display(), source })
+    }
+
     /// Starts the command in the background (a daemon, or a long-running helper): its
     /// output goes to the `output_to_file` file, or nowhere. The caller waits or kills.
     pub fn start(&self) -> Result<Background, ProcessError> {

@@ -216,12 +216,14 @@ conformance!(nspawn, Backend::Nspawn { boot: false });
 
 #[test]
 fn host_network_mode_shares_the_network_and_resolv_conf() {
-    let opts = OpenOptions { host_network: true, ..Default::default() };
-    let mut tb = testbed::open(image(), &opts).unwrap();
-    let links = sh(&mut tb, "ip -br link | wc -l");
-    assert!(links.trim().parse::<u32>().unwrap() > 1, "only lo: not the host's network");
-    assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());
-    tb.close().unwrap();
+    for backend in [Backend::Unshare, Backend::Nspawn { boot: false }] {
+        let opts = OpenOptions { backend, host_network: true, ..Default::default() };
+        let mut tb = testbed::open(image(), &opts).unwrap();
+        let links = sh(&mut tb, "ip -br link | wc -l");
+        assert!(links.trim().parse::<u32>().unwrap() > 1, "{backend:?}: only lo, not the host's network");
+        assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());
+        tb.close().unwrap();
+    }
 }
 
 #[test]
@@ -229,4 +231,16 @@ fn boot_needs_systemd_in_the_image() {
     let opts = OpenOptions { backend: Backend::Nspawn { boot: true }, ..Default::default() };
     let err = testbed::open(image(), &opts).err().expect("bookworm-tgt has no systemd");
     assert!(err.to_string().contains("systemd-sysv"), "{err}");
+}
+
+#[test]
+fn upper_on_disk_works_and_is_removed() {
+    let opts = OpenOptions { upper_on_disk: true, ..Default::default() };
+    let mut tb = testbed::open(image(), &opts).unwrap();
+    sh(&mut tb, "echo x > /etc/on-disk");
+    let upper = tb.data_dir().parent().unwrap().join("rw/upper/etc/on-disk");
+    assert!(upper.exists(), "the writable layer is not on disk");
+    let f = footprint(tb.as_ref());
+    tb.close().unwrap();
+    assert_gone(&f);
 }

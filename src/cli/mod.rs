@@ -8,15 +8,16 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
-pub mod generate;
 pub mod apply;
+pub mod backport;
+pub mod build;
 pub mod dep3;
+pub mod generate;
 pub mod patches;
 pub mod probe;
 pub mod report;
 pub mod testbed;
 pub mod verify;
-pub mod build;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -54,6 +55,8 @@ pub enum Command {
     Dep3(dep3::Command),
     /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
     Apply(apply::ApplyArgs),
+    /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
+    Backport(backport::BackportArgs),
     /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
     #[command(subcommand)]
     Testbed(testbed::Command),
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::run(args, &ctx),
         Command::Generate(cmd) => generate::run(cmd, &ctx),
         Command::Apply(args) => apply::run(args, &ctx),
+        Command::Backport(args) => backport::run(args, &ctx),
         Command::Dep3(cmd) => dep3::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Ctx, Outcome};
 use crate::exit::Exit;
 use crate::patch::{PatchStatus, Quilt, Target};
+use crate::reporter::{Quiet, Reporter, Step};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -59,8 +60,22 @@ struct ListEntry<'a> {
     strip: u32,
 }
 
+/// With `--json`, stdout carries one document: progress stays silent and warnings (such as
+/// a rollback of an interrupted push) go to stderr.
+struct JsonQuiet;
+
+impl Reporter for JsonQuiet {
+    fn step(&self, name: &str) -> Step {
+        Quiet.step(name)
+    }
+    fn note(&self, _msg: &str) {}
+    fn warn(&self, msg: &str) {
+        eprintln!("warning: {msg}");
+    }
+}
+
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let rep = ctx.reporter.as_ref();
+    let rep: &dyn Reporter = if ctx.json { &JsonQuiet } else { ctx.reporter.as_ref() };
     match cmd {
         Command::List(t) => {
             let q = Quilt::open_with(&t.tree, rep)?;

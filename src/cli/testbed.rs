@@ -33,7 +33,7 @@ pub enum Command {
         #[command(flatten)]
         open: OpenArgs,
     },
-    /// Run one command in a fresh testbed; exits with the command's status.
+    /// Run one command in a fresh testbed; exits 1 if it fails (`--json` has its status).
     Exec {
         definition: String,
         #[command(flatten)]
@@ -73,7 +73,7 @@ impl OpenArgs {
             (BackendArg::Unshare, false) => Backend::Unshare,
             (BackendArg::Nspawn, boot) => Backend::Nspawn { boot },
         };
-        Ok(OpenOptions { backend, host_network: self.host_network, keep })
+        Ok(OpenOptions { backend, host_network: self.host_network, keep, upper_on_disk: false })
     }
 }
 
@@ -87,7 +87,10 @@ struct ExecResult {
 }
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    testbed::reap_orphans();
+    // Every testbed command first reaps what a killed srukit left (gc reports it itself).
+    if !matches!(cmd, Command::Gc { .. }) {
+        testbed::reap_orphans();
+    }
     let rep = ctx.reporter.as_ref();
     match cmd {
         Command::Build { definition } => {

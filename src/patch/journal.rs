@@ -237,8 +237,11 @@ fn rollback(root: &Path, pc: &Path) -> Result<String, FsError> {
             None => fsx::remove_file_if_exists(&abs)?,
         }
     }
-    for d in &m.dirs_created {
-        let _ = std::fs::remove_dir(root.join(path_of(d)));
+    // Deepest first, so a directory is empty by the time its turn comes.
+    let mut dirs: Vec<PathBuf> = m.dirs_created.iter().map(|d| path_of(d)).collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(root.join(d));
     }
     if m.pc_created {
         let staging = staging_dir(pc);

@@ -77,7 +77,8 @@ impl ExitCodeOf for PatchError {
             PatchError::DoesNotApply { .. }
             | PatchError::FileState { .. }
             | PatchError::LocalChanges { .. } => Exit::NotTrue,
-            PatchError::Io(_) => Exit::CouldNotRun,
+            // A missing tree or file is bad input; any other I/O failure means we could not run.
+            PatchError::Io(e) => e.exit(),
             _ => Exit::BadInput,
         }
     }

@@ -118,6 +118,20 @@ pub fn key_of(def: &Definition) -> Result<String, TestbedError> {
     Ok(h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
 
+/// An image unused this long, and not what a known definition builds today, is garbage.
+const UNUSED_FOR_GC: Duration = Duration::from_secs(24 * 3600);
+
+/// Marks an image as used now (gc keeps images used within `UNUSED_FOR_GC`: other
+/// checkouts on the same machine may build other versions of a definition).
+fn touch_used(dir: &Path) {
+    let _ = std::fs::write(dir.join("last-used"), b"");
+}
+
+fn unused_for(dir: &Path) -> Duration {
+    let f = if dir.join("last-used").exists() { dir.join("last-used") } else { dir.join("meta.json") };
+    std::fs::metadata(f).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).unwrap_or_default()
+}
+
 fn read_meta(dir: &Path) -> Option<Meta> {
     serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()
 }
@@ -128,6 +142,7 @@ pub fn ensure_image(def_name_or_path: &str, rep: &dyn Reporter) -> Result<Image,
     let hash = key_of(&loaded.def)?;
     let dir = images_dir().join(&hash);
     if let Some(meta) = read_meta(&dir) {
+        touch_used(&dir);
         return Ok(Image::at(dir, &meta));
     }
     fsx::create_dir_all(&images_dir())?;
@@ -402,8 +417,9 @@ pub fn remove_image(name_or_hash: &str) -> Result<Vec<ImageInfo>, TestbedError> 
     Ok(matching)
 }
 
-/// For gc: removes interrupted builds, and images that are not in use and are not what any
-/// definition in the testbeds dirs builds today (an old hash of a changed definition).
+/// For gc: removes interrupted builds, and images that are not in use, not what any
+/// definition in the testbeds dirs builds today (an old hash of a changed definition) and
+/// not used for a day.
 pub fn collect_garbage() -> Result<(Vec<String>, Vec<String>), TestbedError> {
     let temps = remove_stale_temps()?;
     let mut current = Vec::new();
@@ -421,10 +437,31 @@ pub fn collect_garbage() -> Result<(Vec<String>, Vec<String>), TestbedError> {
     }
     let mut removed = Vec::new();
     for i in list_images()? {
-        if i.in_use_by.is_empty() && !current.contains(&i.hash) {
+        if i.in_use_by.is_empty() && !current.contains(&i.hash) && unused_for(&i.path) > UNUSED_FOR_GC {
             fsx::remove_dir_all(&i.path)?;
             removed.push(format!("{} {}", i.name, i.hash));
         }
     }
     Ok((removed, temps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_follows_the_definition() {
+        let p = Path::new("t.toml");
+        let a = Definition::parse("suite = \"bookworm\"\npackages = [\"tgt\"]\n", p).unwrap();
+        let same = Definition::parse("# a comment\nsuite = \"bookworm\"\npackages = [\"tgt\"]\n", p).unwrap();
+        let b = Definition::parse("suite = \"bookworm\"\npackages = [\"tgt\", \"procps\"]\n", p).unwrap();
+        let c = Definition::parse(
+            "suite = \"bookworm\"\npackages = [\"tgt\"]\nmirror = \"http://x/debian\"\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(key_of(&a).unwrap(), key_of(&same).unwrap());
+        assert_ne!(key_of(&a).unwrap(), key_of(&b).unwrap());
+        assert_ne!(key_of(&a).unwrap(), key_of(&c).unwrap());
+    }
 }

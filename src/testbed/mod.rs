@@ -16,6 +16,7 @@ mod cgroup;
 pub mod definition;
 mod image;
 mod init;
+mod plan;
 mod procfs;
 mod running;
 pub mod state;
@@ -44,6 +45,9 @@ pub struct OpenOptions {
     pub host_network: bool,
     /// Leave the testbed running (and its run dir) after close, for inspection.
     pub keep: bool,
+    /// Put the overlay's writable layer on the real disk (scratch dir) instead of a
+    /// per-testbed tmpfs (RAM): for testbeds that write gigabytes outside the data dir.
+    pub upper_on_disk: bool,
 }
 
 /// One command to run inside a testbed.

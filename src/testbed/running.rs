@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sched::CloneFlags;
 
 use super::init::{self, Op, cstr};
+use super::plan::{nspawn_ops, unshare_ops};
 use super::state::{self, State};
 use super::{
     Backend, ExecOutput, ExecRequest, Image, MemCgroup, OpenOptions, Testbed, TestbedError, cgroup, procfs,
@@ -97,8 +98,9 @@ impl Running {
 
     fn start(&mut self, image: &Image, opts: &OpenOptions, tracking: &[PathBuf]) -> Result<(), TestbedError> {
         let scratch = self.state.scratch.clone();
-        for d in ["upper", "work", "root", "data"] {
-            fsx::create_dir_all(&scratch.join(d))?;
+        let rw = scratch.join("rw");
+        for d in [&rw, &scratch.join("root"), &self.data_dir] {
+            fsx::create_dir_all(d)?;
         }
         if matches!(self.backend, Backend::Nspawn { boot: true })
             && !image.lower.join("usr/lib/systemd/systemd").exists()
@@ -126,6 +128,23 @@ impl Running {
                 data: None,
             },
         )];
+        if !opts.upper_on_disk {
+            // The writable layer on a tmpfs of the testbed's own mount namespace: it costs
+            // no disk metadata work to create or delete, and vanishes with the namespace.
+            ops.push((
+                format!("mount tmpfs on {}", rw.display()),
+                Op::Mount {
+                    src: Some(cstr("tmpfs")),
+                    target: cstr(&rw),
+                    fstype: Some(cstr("tmpfs")),
+                    flags: 0,
+                    data: Some(cstr("mode=755")),
+                },
+            ));
+        }
+        for d in ["upper", "work"] {
+            ops.push((format!("mkdir {d}"), Op::Mkdir { path: cstr(rw.join(d)), mode: 0o755 }));
+        }
         ops.push((
             format!("mount overlay on {}", root.display()),
             Op::Mount {
@@ -138,8 +157,8 @@ impl Running {
                     // otherwise flushes the whole disk and costs a second per close.
                     "lowerdir={},upperdir={},workdir={},volatile",
                     image.lower.display(),
-                    scratch.join("upper").display(),
-                    scratch.join("work").display()
+                    rw.join("upper").display(),
+                    rw.join("work").display()
                 ))),
             },
         ));
@@ -169,9 +188,11 @@ impl Running {
                 (CloneFlags::CLONE_NEWNS, false)
             }
         };
-        // PR_SET_PDEATHSIG follows the creating thread: only safe from the main thread.
+        // PR_SET_PDEATHSIG follows the creating thread: only safe from the main thread, and
+        // not for a testbed meant to outlive us.
         let main_thread = nix::unistd::gettid().as_raw() as u32 == std::process::id();
-        let child = init::clone_child(init::Plan { ops, flags, parent_death_kill: main_thread })?;
+        let child =
+            init::clone_child(init::Plan { ops, flags, parent_death_kill: main_thread && !opts.keep })?;
         let child_start = procfs::start_time(child.pid).unwrap_or(0);
         self.state.pids.push((child.pid, child_start));
         self.state.save()?;
@@ -288,144 +309,6 @@ impl Running {
     }
 }
 
-fn unshare_ops(
-    ops: &mut Vec<(String, Op)>,
-    root: &Path,
-    data: &Path,
-    id: &str,
-    resolv: Option<Vec<u8>>,
-    host_network: bool,
-) {
-    let r = |p: &str| root.join(p);
-    let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let mount = |what: &str, fstype: &str, target: PathBuf, flags: libc::c_ulong, data: Option<&str>| {
-        (
-            format!("mount {what} on {}", target.display()),
-            Op::Mount {
-                src: Some(cstr(what)),
-                target: cstr(&target),
-                fstype: Some(cstr(fstype)),
-                flags,
-                data: data.map(cstr),
-            },
-        )
-    };
-    ops.push(mount("proc", "proc", r("proc"), nosuid, None));
-    ops.push(mount("sysfs", "sysfs", r("sys"), nosuid | libc::MS_RDONLY, None));
-    ops.push(mount(
-        "tmpfs",
-        "tmpfs",
-        r("dev"),
-        libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("mode=755,size=65536k"),
-    ));
-    for (name, major, minor) in
-        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-    {
-        let path = r("dev").join(name);
-        ops.push((
-            format!("mknod {}", path.display()),
-            Op::Mknod { path: cstr(&path), mode: libc::S_IFCHR | 0o666, dev: libc::makedev(major, minor) },
-        ));
-    }
-    for d in ["dev/pts", "dev/shm"] {
-        ops.push((format!("mkdir {d}"), Op::Mkdir { path: cstr(r(d)), mode: 0o755 }));
-    }
-    ops.push(mount(
-        "devpts",
-        "devpts",
-        r("dev/pts"),
-        libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=620"),
-    ));
-    ops.push(mount("tmpfs", "tmpfs", r("dev/shm"), nosuid, Some("mode=1777")));
-    for (target, link) in [
-        ("pts/ptmx", "dev/ptmx"),
-        ("/proc/self/fd", "dev/fd"),
-        ("/proc/self/fd/0", "dev/stdin"),
-        ("/proc/self/fd/1", "dev/stdout"),
-        ("/proc/self/fd/2", "dev/stderr"),
-    ] {
-        ops.push((format!("symlink /{link}"), Op::Symlink { target: cstr(target), link: cstr(r(link)) }));
-    }
-    ops.push(mount("tmpfs", "tmpfs", r("tmp"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777")));
-    ops.push(mount("tmpfs", "tmpfs", r("run"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=755")));
-    ops.push(("mkdir /srv".into(), Op::Mkdir { path: cstr(r("srv")), mode: 0o755 }));
-    ops.push(("mkdir /srv/data".into(), Op::Mkdir { path: cstr(r("srv/data")), mode: 0o755 }));
-    ops.push((
-        format!("bind {} on /srv/data", data.display()),
-        Op::Mount {
-            src: Some(cstr(data)),
-            target: cstr(r("srv/data")),
-            fstype: None,
-            flags: libc::MS_BIND,
-            data: None,
-        },
-    ));
-    ops.push(("pivot_root".into(), Op::PivotRoot(cstr(root))));
-    if let Some(bytes) = resolv {
-        ops.push(("write /etc/resolv.conf".into(), Op::WriteFile { path: cstr("/etc/resolv.conf"), bytes }));
-    }
-    let host = format!("srukit-{}", id.split('-').next_back().unwrap_or(id));
-    ops.push((
-        "write /etc/hostname".into(),
-        Op::WriteFile { path: cstr("/etc/hostname"), bytes: format!("{host}\n").into_bytes() },
-    ));
-    ops.push(("set the hostname".into(), Op::Hostname(host.into_bytes())));
-    if !host_network {
-        ops.push(("bring up lo".into(), Op::LoopbackUp));
-    }
-}
-
-fn nspawn_ops(
-    ops: &mut Vec<(String, Op)>,
-    root: &Path,
-    data: &Path,
-    id: &str,
-    scratch: &Path,
-    boot: bool,
-    host_network: bool,
-) -> Result<(), TestbedError> {
-    let Some(nspawn) = crate::process::which("systemd-nspawn") else {
-        return Err(TestbedError::MissingTool {
-            tool: "systemd-nspawn".into(),
-            hint: "install it with `apt-get install systemd-container`".into(),
-        });
-    };
-    let mut argv: Vec<String> = vec![
-        "systemd-nspawn".into(),
-        "--register=no".into(),
-        "--keep-unit".into(),
-        "-q".into(),
-        "--console=pipe".into(),
-        format!("--machine=srukit-{}", id.split('-').next_back().unwrap_or(id)),
-        format!("--directory={}", root.display()),
-        format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
-    ];
-    if host_network {
-        argv.push("--resolv-conf=copy-host".into());
-    } else {
-        argv.push("--private-network".into());
-    }
-    if boot {
-        argv.push("--boot".into());
-    } else {
-        argv.extend(["--as-pid2".into(), "sleep".into(), "infinity".into()]);
-    }
-    ops.push((
-        format!("send output to {}", scratch.join("nspawn.log").display()),
-        Op::Output(cstr(scratch.join("nspawn.log"))),
-    ));
-    ops.push((
-        "exec systemd-nspawn".into(),
-        Op::Exec {
-            path: cstr(&nspawn),
-            argv: argv.iter().map(|a| std::ffi::CString::new(a.as_bytes()).expect("no NUL")).collect(),
-        },
-    ));
-    Ok(())
-}
-
 fn exit_code(status: &std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
@@ -501,7 +384,17 @@ impl Testbed for Running {
         };
         let _ = std::fs::remove_file(&host_pidfile);
         self.spawned.push(bg);
-        self.host_pid(inner)
+        let pid = self.host_pid(inner)?;
+        // The pid file is written just before `exec`: return once the wrapper is replaced,
+        // so the caller's /proc/<pid> is the daemon's (comm, fds).
+        while Instant::now() < deadline {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !String::from_utf8_lossy(&cmdline).contains(".srukit-spawn-") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(pid)
     }
 
     fn copy_in(&mut self, host: &Path, inside: &Path) -> Result<(), TestbedError> {

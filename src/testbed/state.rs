@@ -3,7 +3,7 @@
 //! created. `reap_orphans` (at every open and `srukit testbed` command) and `gc` tear down
 //! whatever a killed srukit left behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -64,11 +64,13 @@ pub fn all() -> Vec<State> {
         {
             Some(s) => Some(s),
             // A run dir without a readable state: its owner is writing it right now, or
-            // died between mkdir and write (then it is an orphan once it is a minute old).
+            // died between mkdir and write. Ids start with the owner's pid.
             None => {
-                let age = std::fs::metadata(&dir).ok()?.modified().ok()?.elapsed().ok()?;
                 let id = dir.file_name()?.to_string_lossy().into_owned();
-                (age > Duration::from_secs(60)).then(|| State { id, ..Default::default() })
+                let owner: u32 = id.split('-').next()?.parse().ok()?;
+                let age = std::fs::metadata(&dir).ok()?.modified().ok()?.elapsed().unwrap_or_default();
+                let orphan = !Path::new(&format!("/proc/{owner}")).exists() || age > Duration::from_secs(60);
+                orphan.then(|| State { id, ..Default::default() })
             }
         }
     })
@@ -166,7 +168,16 @@ pub fn gc(kept: bool) -> Result<GcReport, TestbedError> {
     if let Ok(rd) = std::fs::read_dir(&scratch_root) {
         for e in rd.flatten() {
             let p = e.path();
-            if !live.contains(&p) && procfs::mounts_under(&p).is_empty() {
+            // Only our own dirs (`<pid>-<n>-<hex>`): others may keep things in the cache.
+            let ours = e.file_name().to_str().is_some_and(|n| {
+                let parts: Vec<&str> = n.split('-').collect();
+                parts.len() == 3 && parts[..2].iter().all(|x| x.parse::<u64>().is_ok())
+            });
+            if ours
+                && e.file_type().is_ok_and(|t| t.is_dir())
+                && !live.contains(&p)
+                && procfs::mounts_under(&p).is_empty()
+            {
                 fsx::remove_dir_all(&p)?;
                 report.temp_dirs_removed.push(p.display().to_string());
             }

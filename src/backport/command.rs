@@ -1,0 +1,255 @@
+//! `srukit backport` as steps: open the upstream repository, find the tree to pick onto,
+//! pick in memory, then either export the patch (and list it in backport.toml) or write the
+//! conflicted files into a work dir for `--continue`. Reads the upstream repository and
+//! --tree's debian/changelog; writes `patches/<name>/` only when the pick is clean.
+
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+use serde::Serialize;
+
+use super::cherry_pick::{self, Conflict, Merged, Pick};
+use super::continue_;
+use super::error::{BackportError, GitContext, Result};
+use super::export::{self, BackportPatch, HeaderInput, OriginKind};
+use super::manifest_edit::{self, ManifestChange, NewManifest, TreeFacts};
+use super::trailers;
+use super::unified;
+use super::upstream::{self, Upstream};
+use crate::reporter::Reporter;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Request {
+    pub upstream: String,
+    pub commit: String,
+    pub onto: Option<String>,
+    pub tree: Option<PathBuf>,
+    /// `patches/<name>`.
+    pub into: PathBuf,
+    pub excludes: Vec<String>,
+    pub workdir: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Report {
+    Exported(Exported),
+    Conflicts(Conflicted),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Exported {
+    pub patch: PathBuf,
+    pub patch_change: export::FileChange,
+    /// How `onto` was chosen, when srukit chose it.
+    pub onto_from: Option<String>,
+    pub origin: OriginKind,
+    pub commit: String,
+    pub onto: String,
+    pub onto_commit: String,
+    pub dropped: Vec<String>,
+    pub manifest: PathBuf,
+    pub manifest_change: ManifestChange,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Conflicted {
+    pub commit: String,
+    pub onto: String,
+    pub onto_from: Option<String>,
+    pub workdir: PathBuf,
+    pub conflicts: Vec<Conflict>,
+    pub dropped: Vec<String>,
+}
+
+/// Where `--onto` came from, said to the user.
+pub struct Onto {
+    pub label: String,
+    pub id: Oid,
+    /// Why this ref, when srukit chose it from --tree.
+    pub from: Option<String>,
+}
+
+pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
+    let up = if upstream::is_url(&req.upstream) {
+        let step = reporter.step(&format!("fetch {}", req.upstream));
+        let up = Upstream::open(&req.upstream)?;
+        step.finish("ok");
+        up
+    } else {
+        Upstream::open(&req.upstream)?
+    };
+    let commit = up.commit(&req.commit)?.id();
+    let onto = resolve_onto(&up, req, reporter)?;
+    // Fail before picking, not after the user resolved conflicts.
+    tree_facts(req)?;
+    let pick = Pick { commit, onto: onto.id, onto_label: onto.label.clone(), excludes: req.excludes.clone() };
+    let result = cherry_pick::pick(&up, &pick)?;
+    for g in &result.unused_excludes {
+        reporter.warn(&format!("--exclude {g} matched no path the commit changes"));
+    }
+    match result.merged {
+        Merged::Clean { tree } => {
+            let mut e = export_tree(&up, req, &pick, tree, &result.upstream_files, &result.dropped, false)?;
+            e.onto_from = onto.from;
+            Ok(Report::Exported(e))
+        }
+        Merged::Conflicts { conflicts, .. } => {
+            let workdir = match &req.workdir {
+                Some(w) => w.clone(),
+                None => upstream::cache_dir().join("backport-work").join(format!(
+                    "{}-{}",
+                    cherry_pick::short_id(commit),
+                    patch_set_name(&req.into)
+                )),
+            };
+            continue_::write_workdir(&workdir, req, &up, &pick, &conflicts, &result.upstream_diff)?;
+            Ok(Report::Conflicts(Conflicted {
+                commit: commit.to_string(),
+                onto: onto.label,
+                onto_from: onto.from,
+                workdir,
+                conflicts,
+                dropped: result.dropped,
+            }))
+        }
+    }
+}
+
+/// What a new backport.toml needs from --tree, when there is no backport.toml yet.
+fn tree_facts(req: &Request) -> Result<Option<TreeFacts>> {
+    let manifest = req.into.join(manifest_edit::MANIFEST);
+    if manifest.exists() {
+        return Ok(None);
+    }
+    match &req.tree {
+        Some(tree) => Ok(Some(TreeFacts::read(tree)?)),
+        None => Err(BackportError::Manifest {
+            path: manifest,
+            msg: "does not exist yet: pass --tree DIR, whose debian/changelog gives the source package, \
+                  series and version srukit writes into it"
+                .into(),
+        }),
+    }
+}
+
+fn resolve_onto(up: &Upstream, req: &Request, reporter: &dyn Reporter) -> Result<Onto> {
+    match (&req.onto, &req.tree) {
+        (Some(r), _) => Ok(Onto { label: r.clone(), id: up.commit(r)?.id(), from: None }),
+        (None, Some(tree)) => {
+            let (label, id, version) = up.onto_from_tree(tree)?;
+            let from =
+                format!("the tag of upstream version {version} in {}/debian/changelog", tree.display());
+            reporter.note(&format!("picking onto {label}, {from}"));
+            Ok(Onto { label, id, from: Some(from) })
+        }
+        (None, None) => Err(BackportError::State {
+            path: req.into.clone(),
+            msg: "say what to pick onto: --onto REF, or --tree DIR to use the tag of its upstream version"
+                .into(),
+        }),
+    }
+}
+
+pub fn patch_set_name(into: &Path) -> String {
+    into.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backport".into())
+}
+
+/// The picked tree as `patches/<name>/<slug>.patch`, listed in backport.toml. `resolved`:
+/// the user resolved conflicts, so the patch is a backport whatever its diff.
+pub fn export_tree(
+    up: &Upstream,
+    req: &Request,
+    pick: &Pick,
+    tree: Oid,
+    upstream_files: &[unified::FileChange],
+    dropped: &[String],
+    resolved: bool,
+) -> Result<Exported> {
+    let repo = &up.repo;
+    let spec = up.spec.as_str();
+    let commit = repo.find_commit(pick.commit).git(|| format!("could not read {}", pick.commit), spec)?;
+    let onto_tree =
+        repo.find_commit(pick.onto).and_then(|c| c.tree()).git(|| "could not read --onto".into(), spec)?;
+    let new_tree = repo.find_tree(tree).git(|| "could not read the picked tree".into(), spec)?;
+    let diff = unified::diff_trees(repo, Some(&onto_tree), &new_tree)
+        .git(|| "could not diff the pick".into(), spec)?;
+    let rendered = unified::render(&diff).git(|| "could not diff the pick".into(), spec)?;
+    if rendered.files.is_empty() {
+        return Err(BackportError::Empty { commit: pick.commit.to_string(), onto: pick.onto_label.clone() });
+    }
+    if let Some(f) = rendered.files.iter().find(|f| f.binary || f.submodule) {
+        return Err(BackportError::Binary { commit: pick.commit.to_string(), path: f.path().to_string() });
+    }
+    let same = unified::same_change(&rendered.files, upstream_files);
+    let origin_kind =
+        if same && dropped.is_empty() && !resolved { OriginKind::Upstream } else { OriginKind::Backport };
+    let message = trailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+    let author = commit.author();
+    let author = format!("{} <{}>", author.name().unwrap_or(""), author.email().unwrap_or(""));
+    let input = HeaderInput {
+        message: &message,
+        author,
+        origin_kind,
+        commit_ref: up.commit_ref(pick.commit),
+        first_tag: up.first_tag_containing(pick.commit)?,
+        dropped,
+        today: export::today(),
+    };
+    let patch = BackportPatch::new(&input, rendered.text);
+    // Everything the manifest needs is known before the first byte is written.
+    let facts = tree_facts(req)?;
+    let (path, patch_change) = patch.write(&req.into)?;
+
+    let manifest = req.into.join(manifest_edit::MANIFEST);
+    let name = patch_set_name(&req.into);
+    let facts = match facts {
+        Some(f) => f,
+        // The manifest exists: only its [[patches]] change.
+        None => TreeFacts {
+            source: String::new(),
+            version: String::new(),
+            distro: String::new(),
+            series: String::new(),
+        },
+    };
+    let bullet = bullet(&message);
+    let new = NewManifest {
+        name: &name,
+        summary: &message.subject,
+        bugs: &message.bugs,
+        tree: &facts,
+        repository: up.web_url.as_deref().unwrap_or(&up.spec),
+        commit: &pick.commit.to_string(),
+        bullet,
+    };
+    let manifest_change = manifest_edit::add_patch(&manifest, &patch.file_name, &new)?;
+    Ok(Exported {
+        patch: path,
+        patch_change,
+        onto_from: None,
+        origin: origin_kind,
+        commit: pick.commit.to_string(),
+        onto: pick.onto_label.clone(),
+        onto_commit: pick.onto.to_string(),
+        dropped: dropped.to_vec(),
+        manifest,
+        manifest_change,
+        fields: patch.fields,
+    })
+}
+
+/// The changelog bullet for a new manifest: the subject, with `(LP: #N)` as Ubuntu's
+/// changelogs close Launchpad bugs.
+fn bullet(m: &trailers::Message) -> String {
+    let lp: Vec<String> = m
+        .bugs
+        .launchpad
+        .iter()
+        .filter(|n| !m.subject.contains(&format!("#{n}")))
+        .map(|n| format!("#{n}"))
+        .collect();
+    if lp.is_empty() { m.subject.clone() } else { format!("{} (LP: {})", m.subject, lp.join(", ")) }
+}

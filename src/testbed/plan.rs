@@ -1,0 +1,146 @@
+//! The system calls that build a testbed's root, as an `init::Op` list: the unshare
+//! backend's mounts, device nodes and pivot_root, or the nspawn backend's exec of
+//! systemd-nspawn on the overlay.
+
+use std::path::{Path, PathBuf};
+
+use super::TestbedError;
+use super::init::{Op, cstr};
+
+pub fn unshare_ops(
+    ops: &mut Vec<(String, Op)>,
+    root: &Path,
+    data: &Path,
+    id: &str,
+    resolv: Option<Vec<u8>>,
+    host_network: bool,
+) {
+    let r = |p: &str| root.join(p);
+    let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let mount = |what: &str, fstype: &str, target: PathBuf, flags: libc::c_ulong, data: Option<&str>| {
+        (
+            format!("mount {what} on {}", target.display()),
+            Op::Mount {
+                src: Some(cstr(what)),
+                target: cstr(&target),
+                fstype: Some(cstr(fstype)),
+                flags,
+                data: data.map(cstr),
+            },
+        )
+    };
+    ops.push(mount("proc", "proc", r("proc"), nosuid, None));
+    ops.push(mount("sysfs", "sysfs", r("sys"), nosuid | libc::MS_RDONLY, None));
+    ops.push(mount(
+        "tmpfs",
+        "tmpfs",
+        r("dev"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("mode=755,size=65536k"),
+    ));
+    for (name, major, minor) in
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+    {
+        let path = r("dev").join(name);
+        ops.push((
+            format!("mknod {}", path.display()),
+            Op::Mknod { path: cstr(&path), mode: libc::S_IFCHR | 0o666, dev: libc::makedev(major, minor) },
+        ));
+    }
+    for d in ["dev/pts", "dev/shm"] {
+        ops.push((format!("mkdir {d}"), Op::Mkdir { path: cstr(r(d)), mode: 0o755 }));
+    }
+    ops.push(mount(
+        "devpts",
+        "devpts",
+        r("dev/pts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    ));
+    ops.push(mount("tmpfs", "tmpfs", r("dev/shm"), nosuid, Some("mode=1777")));
+    for (target, link) in [
+        ("pts/ptmx", "dev/ptmx"),
+        ("/proc/self/fd", "dev/fd"),
+        ("/proc/self/fd/0", "dev/stdin"),
+        ("/proc/self/fd/1", "dev/stdout"),
+        ("/proc/self/fd/2", "dev/stderr"),
+    ] {
+        ops.push((format!("symlink /{link}"), Op::Symlink { target: cstr(target), link: cstr(r(link)) }));
+    }
+    ops.push(mount("tmpfs", "tmpfs", r("tmp"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777")));
+    ops.push(mount("tmpfs", "tmpfs", r("run"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=755")));
+    ops.push(("mkdir /srv".into(), Op::Mkdir { path: cstr(r("srv")), mode: 0o755 }));
+    ops.push(("mkdir /srv/data".into(), Op::Mkdir { path: cstr(r("srv/data")), mode: 0o755 }));
+    ops.push((
+        format!("bind {} on /srv/data", data.display()),
+        Op::Mount {
+            src: Some(cstr(data)),
+            target: cstr(r("srv/data")),
+            fstype: None,
+            flags: libc::MS_BIND,
+            data: None,
+        },
+    ));
+    ops.push(("pivot_root".into(), Op::PivotRoot(cstr(root))));
+    if let Some(bytes) = resolv {
+        ops.push(("write /etc/resolv.conf".into(), Op::WriteFile { path: cstr("/etc/resolv.conf"), bytes }));
+    }
+    let host = format!("srukit-{}", id.split('-').next_back().unwrap_or(id));
+    ops.push((
+        "write /etc/hostname".into(),
+        Op::WriteFile { path: cstr("/etc/hostname"), bytes: format!("{host}\n").into_bytes() },
+    ));
+    ops.push(("set the hostname".into(), Op::Hostname(host.into_bytes())));
+    if !host_network {
+        ops.push(("bring up lo".into(), Op::LoopbackUp));
+    }
+}
+
+pub fn nspawn_ops(
+    ops: &mut Vec<(String, Op)>,
+    root: &Path,
+    data: &Path,
+    id: &str,
+    scratch: &Path,
+    boot: bool,
+    host_network: bool,
+) -> Result<(), TestbedError> {
+    let Some(nspawn) = crate::process::which("systemd-nspawn") else {
+        return Err(TestbedError::MissingTool {
+            tool: "systemd-nspawn".into(),
+            hint: "install it with `apt-get install systemd-container`".into(),
+        });
+    };
+    let mut argv: Vec<String> = vec![
+        "systemd-nspawn".into(),
+        "--register=no".into(),
+        "--keep-unit".into(),
+        "-q".into(),
+        "--console=pipe".into(),
+        format!("--machine=srukit-{}", id.split('-').next_back().unwrap_or(id)),
+        format!("--directory={}", root.display()),
+        format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
+    ];
+    if host_network {
+        argv.push("--resolv-conf=copy-host".into());
+    } else {
+        argv.push("--private-network".into());
+    }
+    if boot {
+        argv.push("--boot".into());
+    } else {
+        argv.extend(["--as-pid2".into(), "sleep".into(), "infinity".into()]);
+    }
+    ops.push((
+        format!("send output to {}", scratch.join("nspawn.log").display()),
+        Op::Output(cstr(scratch.join("nspawn.log"))),
+    ));
+    ops.push((
+        "exec systemd-nspawn".into(),
+        Op::Exec {
+            path: cstr(&nspawn),
+            argv: argv.iter().map(|a| std::ffi::CString::new(a.as_bytes()).expect("no NUL")).collect(),
+        },
+    ));
+    Ok(())
+}

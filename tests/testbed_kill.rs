@@ -1,0 +1,79 @@
+//! SIGKILL `srukit testbed exec` at 24 different moments (while it opens, runs, closes),
+//! on both backends, then let the next srukit command reap: no process, mount, cgroup,
+//! run dir or scratch dir of the killed runs may be left.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn leftovers_of(pid: u32) -> Vec<String> {
+    let prefix = format!("{pid}-");
+    let mut left = Vec::new();
+    let cache = std::env::var("HOME").map(|h| Path::new(&h).join(".cache/srukit/scratch")).unwrap();
+    let dirs = [
+        Path::new("/run/srukit/testbeds").to_path_buf(),
+        cache,
+        "/sys/fs/cgroup/systemd/srukit".into(),
+        "/sys/fs/cgroup/unified/srukit".into(),
+        "/sys/fs/cgroup/memory/srukit".into(),
+    ];
+    for d in dirs {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                left.push(e.path().display().to_string());
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    left.extend(mounts.lines().filter(|l| l.contains(&format!("/scratch/{prefix}"))).map(str::to_string));
+    left
+}
+
+/// Live processes whose command line carries `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let zombie = stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z'));
+            !zombie && String::from_utf8_lossy(&cmd).contains(marker)
+        })
+        .collect()
+}
+
+#[test]
+fn killed_srukit_leaves_nothing_after_the_next_command() {
+    let bin = env!("CARGO_BIN_EXE_srukit");
+    // Warm the image so every kill lands in open/exec/close, not in mmdebstrap.
+    assert!(Command::new(bin).args(["testbed", "build", "bookworm-tgt"]).status().unwrap().success());
+    let delays_ms =
+        [0u64, 1, 2, 4, 6, 8, 10, 13, 16, 20, 25, 30, 35, 40, 50, 60, 70, 85, 100, 130, 160, 200, 260, 350];
+    let mut killed = Vec::new();
+    for (i, ms) in delays_ms.iter().enumerate() {
+        let backend = if i % 2 == 0 { "unshare" } else { "nspawn" };
+        let marker = format!("srukit-kill-marker-{i}");
+        // Every third run's command ends at once, so kills also land in close.
+        let pause = if i % 3 == 2 { "0" } else { "30" };
+        let mut child = Command::new(bin)
+            .args(["testbed", "exec", "bookworm-tgt", "--backend", backend, "--", "sh", "-c"])
+            .arg(format!("echo {marker} > /srv/data/m; sleep {pause} # {marker}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(*ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        killed.push((child.id(), marker));
+    }
+    let gc = Command::new(bin).args(["testbed", "gc"]).output().unwrap();
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    std::thread::sleep(Duration::from_millis(200));
+    for (pid, marker) in &killed {
+        assert_eq!(leftovers_of(*pid), Vec::<String>::new(), "srukit {pid} left these");
+        assert_eq!(processes_with(marker), Vec::<u32>::new(), "processes of {marker} survived");
+    }
+}
