@@ -43,7 +43,7 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
 
     // The "after" state, and how long a slowed push spends writing (journal to exit).
     let before_first = snap(true);
-    let handle = push.start().unwrap();
+    let handle = push.start_captured().unwrap();
     let journal_seen = wait_for_journal(&tree, &handle);
     handle.wait().unwrap();
     let duration = journal_seen.elapsed();
@@ -57,7 +57,7 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
             // After a pop, `.pc/` keeps quilt's metadata files; the first trial starts without.
             assert_eq!(diff(&before_first, &before).iter().filter(|d| !d.contains(".pc")).count(), 0);
         }
-        let handle = push.start().unwrap();
+        let handle = push.start_captured().unwrap();
         // Every 6th kill lands early (while srukit reads and computes); the others are spread
         // from the moment the journal appears to past the end of the writes.
         let at = if i % 6 == 0 {
@@ -123,7 +123,7 @@ fn sigkill_during_pop_leaves_before_or_after_or_is_rolled_back() {
         .env("SRUKIT_TEST_PAUSE_US", PAUSE_US);
     ok(&srukit(&["patches", "push", "--all"], &tree));
     let pushed = snap();
-    let handle = pop.start().unwrap();
+    let handle = pop.start_captured().unwrap();
     let seen = wait_for_journal(&tree, &handle);
     handle.wait().unwrap();
     let duration = seen.elapsed();
@@ -133,7 +133,7 @@ fn sigkill_during_pop_leaves_before_or_after_or_is_rolled_back() {
 
     let mut rolled_back = 0;
     for i in 0..POP_TRIALS {
-        let handle = pop.start().unwrap();
+        let handle = pop.start_captured().unwrap();
         wait_for_journal(&tree, &handle);
         std::thread::sleep(duration.mul_f64(1.1 * i as f64 / POP_TRIALS as f64));
         let _ = handle.kill();
