@@ -61,6 +61,12 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
         crate::testbed::TestbedError,
+        crate::formats::version::VersionError,
+        crate::formats::distro_info::DistroInfoError,
+        crate::formats::changelog::ChangelogError,
+        crate::formats::changelog::DpkgParseError,
+        crate::backport::manifest::ManifestError,
+        crate::backport::apply::ApplyError,
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
     );

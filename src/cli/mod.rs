@@ -9,6 +9,8 @@ use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod build;
+pub mod apply;
+pub mod dep3;
 pub mod patches;
 pub mod testbed;
 pub mod probe;
@@ -49,6 +51,11 @@ pub enum Command {
     /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
     #[command(subcommand)]
     Testbed(testbed::Command),
+    /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
+    Apply(apply::ApplyArgs),
+    /// DEP-3 patch headers.
+    #[command(subcommand)]
+    Dep3(dep3::Command),
     /// Ask a live system something over the wire (the iSCSI write cache).
     #[command(subcommand)]
     Probe(probe::Command),
@@ -97,6 +104,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Build(args) => build::run(args, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
+        Command::Apply(args) => apply::run(args, &ctx),
+        Command::Dep3(cmd) => dep3::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
     }
 }

@@ -1,5 +1,9 @@
 //! The Debian file formats srukit reads and writes, each losslessly: quilt series, DEP-3
 //! headers, changelogs, versions and distro releases, tgt target configuration.
-pub mod series;
 
+pub mod changelog;
+pub mod dep3;
+pub mod distro_info;
+pub mod series;
 pub mod tgt_config;
+pub mod version;

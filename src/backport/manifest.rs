@@ -1,0 +1,345 @@
+//! The backport folder `patches/<name>/` and its manifest `backport.toml`: what the backport
+//! is, which tree it targets, how the version is made, which patches go where, and the
+//! changelog bullets. Reads the folder; writes nothing.
+//!
+//! Every error names `file:line:col` (toml's spans) and, for an unknown key, the key.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::exit::{Exit, ExitCodeOf};
+use crate::formats::dep3;
+use crate::formats::distro_info::Distro;
+use crate::formats::version::{Scheme, Version};
+use crate::fsx::{self, FsError};
+
+pub const MANIFEST: &str = "backport.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}:{line}:{col}: {message}", path.display())]
+    Invalid { path: PathBuf, line: usize, col: usize, message: String },
+    #[error("{}:{line}: DEP-3: {message}", patch.display())]
+    Dep3 { patch: PathBuf, line: usize, message: String, more: usize },
+    #[error(transparent)]
+    Io(#[from] FsError),
+}
+
+impl ExitCodeOf for ManifestError {
+    fn exit(&self) -> Exit {
+        match self {
+            ManifestError::Io(e) => e.exit(),
+            _ => Exit::BadInput,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: Spanned<String>,
+    pub summary: String,
+    /// The source package name the tree must be.
+    pub source: Spanned<String>,
+    /// The verification plan, relative to the backport folder (used by `verify`).
+    pub plan: Option<String>,
+    #[serde(default)]
+    pub bugs: Bugs,
+    pub target: Target,
+    pub version: VersionSpec,
+    pub upstream: Option<Upstream>,
+    pub changelog: ChangelogSpec,
+    pub patches: Spanned<Vec<PatchSpec>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bugs {
+    #[serde(default)]
+    pub launchpad: Vec<u64>,
+    #[serde(default)]
+    pub debian: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub distro: Distro,
+    pub series: String,
+    /// The version the tree must be at.
+    pub version: Spanned<String>,
+    /// The next series' version: the new version must sort below it.
+    pub below: Option<Spanned<String>>,
+    /// The default tree for `srukit run`, relative to the repository root.
+    pub fixture: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSpec {
+    pub scheme: Scheme,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub repository: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangelogSpec {
+    pub bullets: Spanned<Vec<String>>,
+    /// `Full Name <email>`; DEBFULLNAME/DEBEMAIL win when set.
+    pub maintainer: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSpec {
+    pub file: Spanned<String>,
+    /// The series entry to insert after; default: the end.
+    pub after: Option<String>,
+}
+
+/// A backport folder, read and checked: versions valid, patch files present with a clean
+/// DEP-3 header.
+#[derive(Debug, Clone)]
+pub struct Backport {
+    pub dir: PathBuf,
+    pub manifest_path: PathBuf,
+    pub manifest: Manifest,
+    pub target_version: Version,
+    pub below: Option<Version>,
+    /// The patches in manifest order: (file name, bytes, series position).
+    pub patches: Vec<BackportPatch>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackportPatch {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub after: Option<String>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+impl Backport {
+    /// Reads `<dir>/backport.toml` and the patches it names.
+    pub fn load(dir: &Path) -> Result<Backport, ManifestError> {
+        let manifest_path = dir.join(MANIFEST);
+        let text = fsx::read_to_string(&manifest_path)?;
+        let invalid = |span: Range<usize>, message: String| {
+            let (line, col) = line_col(&text, span.start);
+            ManifestError::Invalid { path: manifest_path.clone(), line, col, message }
+        };
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
+        let version_at = |s: &Spanned<String>, key: &str| {
+            s.get_ref().parse::<Version>().map_err(|e| invalid(s.span(), format!("{key}: {e}")))
+        };
+        let target_version = version_at(&manifest.target.version, "target.version")?;
+        let below = manifest.target.below.as_ref().map(|b| version_at(b, "target.below")).transpose()?;
+        if !is_package_name(manifest.source.get_ref()) {
+            return Err(invalid(
+                manifest.source.span(),
+                format!("source: `{}` is not a source package name", manifest.source.get_ref()),
+            ));
+        }
+        if manifest.name.get_ref().is_empty() || manifest.name.get_ref().contains('/') {
+            return Err(invalid(manifest.name.span(), "name: must be a non-empty folder name".into()));
+        }
+        let bullets = manifest.changelog.bullets.get_ref();
+        if bullets.is_empty() || bullets.iter().any(|b| b.trim().is_empty()) {
+            return Err(invalid(
+                manifest.changelog.bullets.span(),
+                "changelog.bullets: give at least one, none empty".into(),
+            ));
+        }
+        if manifest.patches.get_ref().is_empty() {
+            return Err(invalid(
+                manifest.patches.span(),
+                "patches: a backport carries at least one patch".into(),
+            ));
+        }
+        let mut patches = Vec::new();
+        for spec in manifest.patches.get_ref() {
+            let name = spec.file.get_ref();
+            // A bare file name: it lands in debian/patches/ under the same name.
+            if name.is_empty() || name.contains('/') || name.starts_with('.') || name == "series" {
+                return Err(invalid(
+                    spec.file.span(),
+                    format!("patches.file: `{name}` must be a plain file name"),
+                ));
+            }
+            if patches.iter().any(|p: &BackportPatch| &p.name == name) {
+                return Err(invalid(spec.file.span(), format!("patches.file: `{name}` is listed twice")));
+            }
+            let path = dir.join(name);
+            let bytes = fsx::read_optional(&path)?.ok_or_else(|| {
+                invalid(spec.file.span(), format!("patches.file: {} does not exist", path.display()))
+            })?;
+            let problems = dep3::check(&bytes);
+            if let Some(first) = problems.first() {
+                return Err(ManifestError::Dep3 {
+                    patch: path,
+                    line: first.line,
+                    message: first.message.clone(),
+                    more: problems.len() - 1,
+                });
+            }
+            patches.push(BackportPatch { name: name.clone(), path, bytes, after: spec.after.clone() });
+        }
+        Ok(Backport { dir: dir.to_path_buf(), manifest_path, manifest, target_version, below, patches })
+    }
+
+    pub fn name(&self) -> &str {
+        self.manifest.name.get_ref()
+    }
+
+    pub fn source(&self) -> &str {
+        self.manifest.source.get_ref()
+    }
+
+    /// The changelog bullets, with every listed bug referenced: a bug no bullet mentions is
+    /// appended to the first bullet as ` (LP: #N)` / ` (Closes: #N)`, the forms
+    /// dpkg-parsechangelog turns into Launchpad-Bugs-Fixed and Closes.
+    pub fn bullets(&self) -> Vec<String> {
+        let mut bullets = self.manifest.changelog.bullets.get_ref().clone();
+        let all = bullets.join("\n");
+        let lp_missing: Vec<u64> =
+            self.manifest.bugs.launchpad.iter().copied().filter(|b| !referenced(&all, "lp:", *b)).collect();
+        let deb_missing: Vec<u64> =
+            self.manifest.bugs.debian.iter().copied().filter(|b| !referenced(&all, "closes:", *b)).collect();
+        let list = |bugs: &[u64]| bugs.iter().map(|b| format!("#{b}")).collect::<Vec<_>>().join(", ");
+        if !lp_missing.is_empty() {
+            bullets[0].push_str(&format!(" (LP: {})", list(&lp_missing)));
+        }
+        if !deb_missing.is_empty() {
+            bullets[0].push_str(&format!(" (Closes: {})", list(&deb_missing)));
+        }
+        bullets
+    }
+}
+
+/// Debian policy 5.6.1: lower case letters, digits, `+ - .`, at least two characters,
+/// starting with an alphanumeric.
+fn is_package_name(s: &str) -> bool {
+    s.len() >= 2
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+/// Is bug `n` in a `LP: #1, #2` / `Closes: #1, 2` list? The list grammar is dpkg's
+/// (Dpkg::Changelog::Entry::Debian and Dpkg::Vendor::Ubuntu): the keyword, then
+/// comma-separated `#N` (optionally `bug#N`).
+fn referenced(text: &str, keyword: &str, n: u64) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find(keyword) {
+        rest = &rest[i + keyword.len()..];
+        let mut items = rest.trim_start();
+        loop {
+            let item = items.strip_prefix("bug").unwrap_or(items);
+            let item = item.strip_prefix('#').unwrap_or(item).trim_start();
+            let digits: String = item.chars().take_while(char::is_ascii_digit).collect();
+            if digits.is_empty() {
+                break;
+            }
+            if digits.parse::<u64>().ok() == Some(n) {
+                return true;
+            }
+            items = item[digits.len()..].trim_start();
+            match items.strip_prefix(',') {
+                Some(r) => items = r.trim_start(),
+                None => break,
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATCH: &str = "Description: x\nOrigin: upstream, https://example.org/c/1\nLast-Update: 2014-10-02\n---\n\
+        --- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n";
+
+    fn manifest(extra: &str) -> String {
+        format!(
+            "name = \"lp1\"\nsummary = \"s\"\nsource = \"cinder\"\n[bugs]\nlaunchpad = [1336568]\n[target]\n\
+             distro = \"ubuntu\"\nseries = \"trusty\"\nversion = \"1:2014.1.5-0ubuntu1\"\n{extra}[version]\n\
+             scheme = \"ubuntu-sru\"\n[changelog]\nbullets = [\"Enable it\"]\n[[patches]]\nfile = \"a.patch\"\n"
+        )
+    }
+
+    fn load(toml: &str, patch: &str) -> Result<Backport, ManifestError> {
+        let dir = tempfile::tempdir().unwrap();
+        fsx::write(&dir.path().join(MANIFEST), toml).unwrap();
+        fsx::write(&dir.path().join("a.patch"), patch).unwrap();
+        Backport::load(dir.path())
+    }
+
+    #[test]
+    fn a_good_manifest_loads() {
+        let b = load(&manifest("below = \"1:2014.2-0ubuntu1\"\n"), PATCH).unwrap();
+        assert_eq!(b.source(), "cinder");
+        assert_eq!(b.target_version.as_str(), "1:2014.1.5-0ubuntu1");
+        assert_eq!(b.below.as_ref().unwrap().as_str(), "1:2014.2-0ubuntu1");
+        assert_eq!(b.manifest.version.scheme, Scheme::UbuntuSru);
+        assert_eq!(b.bullets(), vec!["Enable it (LP: #1336568)"]);
+    }
+
+    #[test]
+    fn errors_name_file_line_col_and_key() {
+        let table: &[(String, &str, &str)] = &[
+            (manifest("colour = \"red\"\n"), ":10:1: ", "unknown field `colour`"),
+            (manifest("below = \"1.0-\"\n"), ":10:9: ", "revision number is empty"),
+            (
+                manifest("").replace("ubuntu-sru", "ubuntu-fancy"),
+                ":11:10: ",
+                "unknown variant `ubuntu-fancy`",
+            ),
+            (manifest("").replace("\"a.patch\"", "\"../a.patch\""), ":15:8: ", "plain file name"),
+            (manifest("").replace("\"a.patch\"", "\"b.patch\""), ":15:8: ", "does not exist"),
+            (manifest("").replace("source = \"cinder\"\n", ""), ":1:1: ", "missing field `source`"),
+        ];
+        for (toml, at, msg) in table {
+            let err = load(toml, PATCH).unwrap_err().to_string();
+            assert!(err.contains(&format!("{MANIFEST}{at}")), "{err}");
+            assert!(err.contains(msg), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_dep3_names_the_patch_line() {
+        let bad = PATCH.replace("Last-Update: 2014-10-02", "Last-Update: yesterday");
+        let err = load(&manifest(""), &bad).unwrap_err();
+        assert!(err.to_string().contains("a.patch:3: DEP-3: Last-Update `yesterday`"), "{err}");
+        assert_eq!(err.exit(), Exit::BadInput);
+    }
+
+    #[test]
+    fn bugs_already_referenced_are_not_repeated() {
+        let all = "Fix (LP: #1, #1336568) (Closes: bug#99)";
+        assert!(referenced(all, "lp:", 1336568));
+        assert!(referenced(all, "lp:", 1));
+        assert!(referenced(all, "closes:", 99));
+        assert!(!referenced(all, "closes:", 1));
+        let mut b = load(&manifest(""), PATCH).unwrap();
+        b.manifest.bugs.debian = vec![42];
+        b.manifest.changelog.bullets = Spanned::new(0..0, vec!["A (LP: #1336568)".into(), "B".into()]);
+        assert_eq!(b.bullets(), vec!["A (LP: #1336568) (Closes: #42)", "B"]);
+    }
+}

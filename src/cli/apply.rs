@@ -1,0 +1,108 @@
+//! `srukit apply BACKPORT_DIR --tree DIR`: a backport folder onto a distro source tree, all
+//! or nothing.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{Ctx, Outcome};
+use crate::backport::apply::{ApplyOptions, ApplyReport, apply};
+use crate::backport::manifest::Backport;
+use crate::exit::Exit;
+use crate::formats::version::Version;
+use crate::patch::PatchStatus;
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The backport folder (holds backport.toml and the patches).
+    pub backport: PathBuf,
+    /// The source tree (the directory that holds debian/).
+    #[arg(long)]
+    pub tree: PathBuf,
+    /// Show what would change; the tree is not touched.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave the series applied for inspection (default: unpatched, as dpkg-source wants).
+    #[arg(long)]
+    pub push: bool,
+    /// The next series' version: the new version must sort below it (overrides target.below).
+    #[arg(long, value_name = "VERSION")]
+    pub below: Option<String>,
+}
+
+pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let below = args.below.as_deref().map(str::parse::<Version>).transpose().context("--below")?;
+    let bp = Backport::load(&args.backport)?;
+    let opts = ApplyOptions { dry_run: args.dry_run, push: args.push, below };
+    let report = apply(&bp, &args.tree, &opts, ctx.reporter.as_ref())?;
+    let text = render(&report);
+    Ok(Outcome::new(Exit::Success, &report, text))
+}
+
+fn render(r: &ApplyReport) -> String {
+    let mut s = String::new();
+    if r.already_applied {
+        let _ = writeln!(
+            s,
+            "already applied: {} is in {} ({} {}); nothing to do",
+            r.backport,
+            r.tree.display(),
+            r.package,
+            r.new_version
+        );
+        return s;
+    }
+    let verb = if r.dry_run { "would apply" } else { "applied" };
+    let _ = writeln!(s, "{verb} {} to {} ({})", r.backport, r.tree.display(), r.package);
+    let _ = writeln!(s, "  version    {} -> {} ({})", r.old_version, r.new_version, r.distribution);
+    for p in &r.patches {
+        let at = p.after.as_deref().map_or("at the top".to_string(), |a| format!("after {a}"));
+        let _ = writeln!(s, "  patch      + debian/patches/{} ({at})", p.name);
+    }
+    if let Some(check) = &r.check {
+        let offsets: Vec<String> = check
+            .patches
+            .iter()
+            .filter_map(|p| match &p.status {
+                PatchStatus::Offsets { hunks } => Some(format!(
+                    "{}: {}",
+                    p.name,
+                    hunks
+                        .iter()
+                        .map(|h| format!("{} hunk #{} {:+}", h.file, h.hunk, h.offset))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => None,
+            })
+            .collect();
+        let n = check.patches.len();
+        let _ = writeln!(
+            s,
+            "  series     {n} patch{} appl{} strictly (fuzz 0){}",
+            if n == 1 { "" } else { "es" },
+            if n == 1 { "ies" } else { "y" },
+            if offsets.is_empty() { String::new() } else { format!("; offsets: {}", offsets.join("; ")) }
+        );
+    }
+    if !r.launchpad_bugs_fixed.is_empty() {
+        let _ = writeln!(s, "  LP bugs    {}", r.launchpad_bugs_fixed.join(" "));
+    }
+    if !r.closes.is_empty() {
+        let _ = writeln!(s, "  closes     {}", r.closes.join(" "));
+    }
+    let _ = writeln!(s, "  changelog  new entry:");
+    for l in r.changelog_entry.trim_end().lines() {
+        let _ = writeln!(s, "{}", format!("    | {l}").trim_end());
+    }
+    if r.pushed {
+        let _ = writeln!(s, "the series is pushed (.pc/); `srukit patches pop` before dpkg-source -b");
+    } else if !r.dry_run {
+        let _ = writeln!(s, "the tree is left unpatched, ready for dpkg-source -b");
+    } else {
+        let _ = writeln!(s, "dry run: the tree was not touched");
+    }
+    s
+}

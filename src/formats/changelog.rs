@@ -1,0 +1,394 @@
+//! `debian/changelog`: reading the top entry (package, version, distributions) and adding a
+//! new entry losslessly: the rendered entry is prepended to the original bytes, so every
+//! other byte (including old entries the parser would not round-trip) is kept.
+//!
+//! Parsing uses the debian-changelog crate's `parse_relaxed` (the strict parser fails on
+//! tab-indented lines); a header it cannot read yields a version of None, which we check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use debian_changelog::{ChangeLog, Urgency};
+use serde::Serialize;
+
+use crate::exit::{Exit, ExitCodeOf};
+use crate::formats::distro_info::Distro;
+use crate::formats::version::{Version, VersionError};
+use crate::fsx::{self, FsError};
+use crate::process::{Cmd, ProcessError};
+
+/// The trailer date, as dpkg and Debian policy 4.4 want it: a two-digit day
+/// (chrono's `to_rfc2822` prints one digit).
+pub const DATE_FORMAT: &str = "%a, %d %b %Y %H:%M:%S %z";
+
+/// Changelog lines wrap at 80 columns, as dch does.
+const WIDTH: usize = 80;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangelogError {
+    #[error("{}:{line}: {why}", path.display())]
+    Malformed { path: PathBuf, line: usize, why: String },
+    #[error("{}:{line}: {source}", path.display())]
+    BadVersion {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: VersionError,
+    },
+    #[error("no maintainer for the changelog entry: set DEBFULLNAME and DEBEMAIL, or [changelog] maintainer")]
+    NoMaintainer,
+    #[error("maintainer `{0}` is not `Full Name <email>`")]
+    BadMaintainer(String),
+}
+
+impl ExitCodeOf for ChangelogError {
+    fn exit(&self) -> Exit {
+        Exit::BadInput
+    }
+}
+
+/// The top entry of a changelog, as dpkg-parsechangelog would report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopEntry {
+    pub package: String,
+    #[serde(serialize_with = "crate::formats::changelog::ser_version")]
+    pub version: Version,
+    pub distributions: Vec<String>,
+    /// 1-based line of the entry's header.
+    pub line: usize,
+}
+
+fn ser_version<S: serde::Serializer>(v: &Version, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+/// Reads the top entry of the changelog bytes; `path` names the file in errors.
+pub fn top_entry(bytes: &[u8], path: &Path) -> Result<TopEntry, ChangelogError> {
+    let malformed =
+        |line, why: &str| ChangelogError::Malformed { path: path.to_path_buf(), line, why: why.into() };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        malformed(line, "not UTF-8 (dpkg-parsechangelog requires it since dpkg 1.15)")
+    })?;
+    let first_line = text.lines().position(|l| !l.trim().is_empty()).map_or(1, |i| i + 1);
+    let cl = ChangeLog::parse_relaxed(text);
+    let entry = cl.iter().next().ok_or_else(|| malformed(first_line, "no changelog entry"))?;
+    let line = entry.line() + 1;
+    if entry.is_old_style() || line != first_line {
+        return Err(malformed(
+            first_line,
+            "the first line is not an entry header `package (version) dist; urgency=...`",
+        ));
+    }
+    let header = text.lines().nth(line - 1).unwrap_or("");
+    let package = entry.package().ok_or_else(|| malformed(line, "entry header has no package name"))?;
+    // A header missing `)` parses with version None (design.md, debian-changelog 0.2).
+    let raw = entry.version().ok_or_else(|| malformed(line, "entry header has no readable `(version)`"))?;
+    let raw = header
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map_or_else(|| raw.to_string(), |(v, _)| v.to_string());
+    let version = raw.parse::<Version>().map_err(|source| ChangelogError::BadVersion {
+        path: path.to_path_buf(),
+        line,
+        source,
+    })?;
+    let distributions = entry
+        .distributions()
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| malformed(line, "entry header has no distribution after the version"))?;
+    // The trailer is checked on the text: the relaxed parser loses it after a tab-indented
+    // line. dpkg wants ` -- Name <email>  date` before the next header (a line that does
+    // not start with whitespace).
+    let trailer = text
+        .lines()
+        .enumerate()
+        .skip(line)
+        .take_while(|(_, l)| l.is_empty() || l.starts_with([' ', '\t']))
+        .find(|(_, l)| l.starts_with(" -- "));
+    match trailer {
+        None => return Err(malformed(line, "entry has no ` -- Name <email>  date` trailer")),
+        Some((i, t)) => {
+            let ok = t[4..].split_once(">  ").is_some_and(|(who, date)| {
+                split_maintainer(&format!("{who}>")).is_ok()
+                    && DateTime::parse_from_rfc2822(date.trim()).is_ok()
+            });
+            if !ok {
+                return Err(malformed(
+                    i + 1,
+                    "trailer is not ` -- Name <email>  Day, DD Mon YYYY HH:MM:SS +ZZZZ`",
+                ));
+            }
+        }
+    }
+    Ok(TopEntry { package, version, distributions, line })
+}
+
+/// A new changelog entry.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub package: String,
+    pub version: Version,
+    pub distribution: String,
+    /// The bullets, without `* `; wrapped at 80 columns when rendered.
+    pub bullets: Vec<String>,
+    /// `Full Name <email>`.
+    pub maintainer: String,
+    pub date: DateTime<FixedOffset>,
+}
+
+impl NewEntry {
+    /// The entry's text, ending with the blank line that separates it from the next one.
+    pub fn render(&self) -> Result<String, ChangelogError> {
+        let (name, email) = split_maintainer(&self.maintainer)?;
+        let version: debversion::Version =
+            self.version.as_str().parse().expect("a validated Version is a debversion::Version");
+        let mut builder = ChangeLog::new()
+            .new_empty_entry()
+            .package(self.package.clone())
+            .version(version)
+            // `distributions` sets; `distribution` would append to a default.
+            .distributions(vec![self.distribution.clone()])
+            .urgency(Urgency::Medium)
+            .maintainer((name, email))
+            .datetime(self.date.format(DATE_FORMAT).to_string());
+        for bullet in &self.bullets {
+            for line in wrap_bullet(bullet) {
+                builder = builder.change_line(line);
+            }
+        }
+        let entry = builder.finish();
+        let mut text = entry.to_string();
+        while text.ends_with("\n\n") {
+            text.pop();
+        }
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// `Full Name <email>` -> (name, email).
+pub fn split_maintainer(m: &str) -> Result<(String, String), ChangelogError> {
+    let bad = || ChangelogError::BadMaintainer(m.to_string());
+    let (name, rest) = m.split_once('<').ok_or_else(bad)?;
+    let email = rest.strip_suffix('>').ok_or_else(bad)?;
+    if name.trim().is_empty() || !email.contains('@') || email.contains(['<', '>', ' ']) {
+        return Err(bad());
+    }
+    Ok((name.trim().to_string(), email.to_string()))
+}
+
+/// The maintainer as dch picks it: DEBFULLNAME and DEBEMAIL win (DEBEMAIL may carry the
+/// name itself, `Name <email>`), then the given fallback.
+pub fn maintainer_from_env(fallback: Option<&str>) -> Result<String, ChangelogError> {
+    let full = std::env::var("DEBFULLNAME").ok().filter(|s| !s.trim().is_empty());
+    let email = std::env::var("DEBEMAIL").ok().filter(|s| !s.trim().is_empty());
+    let m = match (full, email) {
+        (Some(n), Some(e)) if !e.contains('<') => format!("{} <{}>", n.trim(), e.trim()),
+        (_, Some(e)) if e.contains('<') => e.trim().to_string(),
+        _ => fallback.ok_or(ChangelogError::NoMaintainer)?.to_string(),
+    };
+    split_maintainer(&m)?;
+    Ok(m)
+}
+
+/// `  * text` wrapped at 80 columns, continuation lines indented four spaces (dch's layout).
+/// The crate's builder adds the two leading spaces itself.
+fn wrap_bullet(bullet: &str) -> Vec<String> {
+    const WIDTH: usize = self::WIDTH - 2;
+    let mut lines = Vec::new();
+    let mut cur = String::from("*");
+    let mut has_word = false;
+    for word in bullet.split_whitespace() {
+        if has_word && cur.len() + 1 + word.len() > WIDTH {
+            lines.push(std::mem::replace(&mut cur, String::from(" ")));
+        }
+        cur.push(' ');
+        cur.push_str(word);
+        has_word = true;
+    }
+    lines.push(cur);
+    lines
+}
+
+/// The changelog with `entry` on top and every original byte after it.
+pub fn prepend(original: &[u8], entry: &NewEntry) -> Result<Vec<u8>, ChangelogError> {
+    let mut out = entry.render()?.into_bytes();
+    out.extend_from_slice(original);
+    Ok(out)
+}
+
+/// What dpkg-parsechangelog says about a changelog, parsed as the distribution's dpkg
+/// would (`Launchpad-Bugs-Fixed` only appears under the Ubuntu vendor). A Debian host has no
+/// Ubuntu origin file, so one is written to a temporary `DPKG_ORIGINS_DIR`.
+pub fn dpkg_parse(bytes: &[u8], distro: Distro) -> Result<BTreeMap<String, String>, DpkgParseError> {
+    let dir =
+        tempfile::tempdir().map_err(|source| FsError { op: "create", path: std::env::temp_dir(), source })?;
+    let origins = dir.path().join("origins");
+    fsx::create_dir_all(&origins)?;
+    fsx::write(
+        &origins.join("debian"),
+        "Vendor: Debian\nVendor-URL: https://www.debian.org/\nBugs: debbugs://bugs.debian.org\n",
+    )?;
+    fsx::write(
+        &origins.join("ubuntu"),
+        "Vendor: Ubuntu\nVendor-URL: https://www.ubuntu.com/\nBugs: https://bugs.launchpad.net/ubuntu/+filebug\nParent: Debian\n",
+    )?;
+    let file = dir.path().join("changelog");
+    fsx::write(&file, bytes)?;
+    let vendor = match distro {
+        Distro::Ubuntu => "Ubuntu",
+        Distro::Debian => "Debian",
+    };
+    let out = Cmd::new("dpkg-parsechangelog")
+        .arg("-l")
+        .arg(&file)
+        .env("DEB_VENDOR", vendor)
+        .env("DPKG_ORIGINS_DIR", &origins)
+        .read()?;
+    let mut fields = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in out.lines() {
+        if let Some(cont) = line.strip_prefix(' ') {
+            if let Some(v) = last.as_ref().and_then(|k| fields.get_mut(k)) {
+                let v: &mut String = v;
+                v.push('\n');
+                v.push_str(cont);
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            fields.insert(k.to_string(), v.trim().to_string());
+            last = Some(k.to_string());
+        }
+    }
+    Ok(fields)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DpkgParseError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("dpkg-parsechangelog rejects the changelog")]
+    Rejected(#[from] ProcessError),
+}
+
+impl ExitCodeOf for DpkgParseError {
+    fn exit(&self) -> Exit {
+        match self {
+            DpkgParseError::Fs(e) => e.exit(),
+            DpkgParseError::Rejected(ProcessError::Failed { .. }) => Exit::BadInput,
+            DpkgParseError::Rejected(_) => Exit::CouldNotRun,
+        }
+    }
+}
+
+/// The date for a new entry: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+pub fn entry_date() -> DateTime<FixedOffset> {
+    let utc = FixedOffset::east_opt(0).expect("zero offset is valid");
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .unwrap_or_else(chrono::Utc::now)
+        .with_timezone(&utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "cinder (1:2014.1.5-0ubuntu1) trusty; urgency=medium\n\n  * New upstream point release.\n\
+        \t* tab-indented line the strict parser rejects\n\n -- Chuck Short <zulcss@ubuntu.com>  Mon, 07 Jul 2014 \
+        09:05:48 -0400\n\ncinder (1:2014.1-0ubuntu1) trusty; urgency=low\n\n  * Final release.\n\n -- James Page \
+        <james.page@ubuntu.com>  Thu, 17 Apr 2014 12:00:00 +0100\n";
+
+    fn entry() -> NewEntry {
+        NewEntry {
+            package: "cinder".into(),
+            version: "1:2014.1.5-0ubuntu2".parse().unwrap(),
+            distribution: "trusty".into(),
+            bullets: vec!["Enable iscsi_write_cache option for tgtadm backends (LP: #1336568)".into()],
+            maintainer: "Jane Doe <jane@example.org>".into(),
+            date: DateTime::parse_from_rfc3339("2014-10-02T10:11:12+00:00").unwrap(),
+        }
+    }
+
+    #[test]
+    fn top_entry_reads_package_version_distribution() {
+        let top = top_entry(OLD.as_bytes(), Path::new("debian/changelog")).unwrap();
+        assert_eq!(top.package, "cinder");
+        assert_eq!(top.version.as_str(), "1:2014.1.5-0ubuntu1");
+        assert_eq!(top.distributions, vec!["trusty"]);
+        assert_eq!(top.line, 1);
+    }
+
+    #[test]
+    fn new_entry_is_prepended_byte_for_byte_and_dpkg_reads_it() {
+        let out = prepend(OLD.as_bytes(), &entry()).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        let expected = "cinder (1:2014.1.5-0ubuntu2) trusty; urgency=medium\n\n  * Enable iscsi_write_cache option \
+            for tgtadm backends (LP: #1336568)\n\n -- Jane Doe <jane@example.org>  Thu, 02 Oct 2014 10:11:12 +0000\n\n";
+        assert_eq!(&text[..expected.len()], expected);
+        assert_eq!(&out[expected.len()..], OLD.as_bytes(), "every old byte kept");
+        let parsed = dpkg_parse(&out, Distro::Ubuntu).unwrap();
+        let parsed = format!("{parsed:?}");
+        for want in [
+            "\"Version\": \"1:2014.1.5-0ubuntu2\"",
+            "\"Distribution\": \"trusty\"",
+            "\"Launchpad-Bugs-Fixed\": \"1336568\"",
+            "\"Date\": \"Thu, 02 Oct 2014 10:11:12 +0000\"",
+            "\"Urgency\": \"medium\"",
+        ] {
+            assert!(parsed.contains(want), "{want} in {parsed}");
+        }
+        let top = top_entry(&out, Path::new("changelog")).unwrap();
+        assert_eq!(top.version.as_str(), "1:2014.1.5-0ubuntu2");
+    }
+
+    #[test]
+    fn one_digit_days_get_two_digits_and_long_bullets_wrap() {
+        let mut e = entry();
+        e.date = DateTime::parse_from_rfc3339("2014-10-05T01:02:03+00:00").unwrap();
+        e.bullets = vec![format!("{} (LP: #1)", "word ".repeat(30).trim())];
+        let text = e.render().unwrap();
+        assert!(text.contains("  Sun, 05 Oct 2014 01:02:03 +0000\n"), "{text}");
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        assert!(text.contains("\n    word"), "continuation indented: {text}");
+    }
+
+    #[test]
+    fn broken_headers_are_reported_at_their_line() {
+        let table: &[(&str, usize, &str)] = &[
+            (
+                "cinder (1:2014.1.5-0ubuntu1 trusty; urgency=medium\n\n  * x\n\n -- A <a@b>  Mon, 07 Jul 2014 09:05:48 -0400\n",
+                1,
+                "",
+            ),
+            (
+                "\ncinder (1.0-) trusty; urgency=medium\n\n  * x\n\n -- A <a@b>  Mon, 07 Jul 2014 09:05:48 -0400\n",
+                2,
+                "revision number is empty",
+            ),
+            ("garbage line\n", 1, ""),
+            ("cinder (1.0-1) trusty; urgency=medium\n\n  * x\n", 1, "trailer"),
+            ("", 1, "no changelog entry"),
+        ];
+        for &(text, line, why) in table {
+            let err = top_entry(text.as_bytes(), Path::new("debian/changelog")).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("debian/changelog:{line}: ")), "{text:?}: {msg}");
+            assert!(msg.contains(why), "{text:?}: {msg}");
+            assert_eq!(err.exit(), Exit::BadInput);
+        }
+    }
+
+    #[test]
+    fn maintainer_forms() {
+        assert_eq!(split_maintainer("A B <a@b.org>").unwrap(), ("A B".into(), "a@b.org".into()));
+        assert!(split_maintainer("a@b.org").is_err());
+        assert!(split_maintainer("<a@b.org>").is_err());
+    }
+}
