@@ -8,12 +8,12 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
-pub mod build;
 pub mod apply;
+pub mod build;
 pub mod dep3;
 pub mod patches;
-pub mod testbed;
 pub mod probe;
+pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
