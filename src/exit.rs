@@ -53,12 +53,14 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         };
     }
     try_types!(
+        crate::build::BuildError,
         crate::process::ProcessError,
         crate::fsx::FsError,
         crate::UsageError,
         crate::patch::PatchError,
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
+        crate::testbed::TestbedError,
         crate::formats::version::VersionError,
         crate::formats::distro_info::DistroInfoError,
         crate::formats::changelog::ChangelogError,
@@ -68,7 +70,6 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
         crate::backport::BackportError,
-        crate::testbed::TestbedError,
     );
     None
 }

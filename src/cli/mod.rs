@@ -10,6 +10,7 @@ use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod apply;
 pub mod backport;
+pub mod build;
 pub mod dep3;
 pub mod patches;
 pub mod probe;
@@ -46,6 +47,11 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// The source upload (.dsc, source-only .changes) and binaries built in a clean testbed.
+    Build(build::Args),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
     /// Apply a backport folder to a source tree: patches, series, changelog; all or nothing.
     Apply(apply::ApplyArgs),
     /// DEP-3 patch headers.
@@ -107,5 +113,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
+        Command::Build(args) => build::run(args, &ctx),
     }
 }

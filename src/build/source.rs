@@ -1,0 +1,103 @@
+//! The source upload: `dpkg-source -b` on a copy of the tree in the staging directory, then a
+//! source-only `.changes` with `dpkg-genchanges -S -v<since>` and, if asked, `debsign`.
+//! Reads the user's tree; writes only under the staging directory.
+
+use std::path::{Path, PathBuf};
+
+use super::changelog::{Changelog, upstream_version, without_epoch};
+use super::log::Log;
+use super::orig::{self, Orig};
+use super::{BuildError, Request};
+use crate::fsx;
+use crate::process::Cmd;
+
+/// What the source phase made, in `work`.
+pub struct SourcePackage {
+    /// The directory holding the .dsc, its tarballs and the .changes.
+    pub work: PathBuf,
+    /// The unpacked tree copy dpkg-source built from.
+    pub tree: PathBuf,
+    pub dsc: String,
+    pub changes: String,
+    pub orig: Option<Orig>,
+    pub since: Option<String>,
+}
+
+pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Result<SourcePackage, BuildError> {
+    let version = &cl.newest().version;
+    let dirname = format!("{}-{}", cl.source, upstream_version(version));
+    fsx::create_dir_all(work)?;
+    let native = orig::is_native(&req.tree, version)?;
+    let orig = if native { None } else { Some(orig::provide(&req.tree, cl, &req.orig_dirs, work, log)?) };
+
+    // A copy, so neither dpkg-source (which applies patches and writes .pc when the tree
+    // has them unapplied) nor anything else writes beside or into the user's tree.
+    let tree = work.join(&dirname);
+    fsx::remove_dir_all(&tree)?;
+    fsx::copy_tree(&req.tree, &tree)?;
+    log.run("dpkg-source -b", &Cmd::new("dpkg-source").arg("-b").arg(&dirname).cwd(work))?;
+
+    let noepoch = without_epoch(version);
+    let dsc = format!("{}_{noepoch}.dsc", cl.source);
+    let changes = format!("{}_{noepoch}_source.changes", cl.source);
+    // SRU convention: the upload's .changes covers every entry since the last published
+    // version, by default the entry before the newest.
+    let since = req.since.clone().or_else(|| cl.previous_version().map(str::to_string));
+    let mut genchanges = Cmd::new("dpkg-genchanges").arg("-S");
+    if let Some(v) = &since {
+        genchanges = genchanges.arg(format!("-v{v}"));
+    }
+    genchanges = genchanges.arg(format!("-O../{changes}")).cwd(&tree);
+    log.run("dpkg-genchanges -S", &genchanges)?;
+
+    if let Some(key) = &req.sign {
+        log.run(
+            "debsign",
+            &Cmd::new("debsign").arg(format!("-k{key}")).arg("--no-re-sign").arg(&changes).cwd(work),
+        )?;
+    }
+    Ok(SourcePackage { work: work.to_path_buf(), tree, dsc, changes, orig, since })
+}
+
+/// The files the .dsc names, plus the .dsc itself: the source package to copy anywhere.
+pub fn dsc_files(work: &Path, dsc: &str) -> Result<Vec<String>, BuildError> {
+    let text = fsx::read_to_string(&work.join(dsc))?;
+    let mut names = vec![dsc.to_string()];
+    let mut in_files = false;
+    for line in text.lines() {
+        if line.starts_with(' ') {
+            if in_files && let Some(name) = line.split_whitespace().nth(2) {
+                names.push(name.to_string());
+            }
+        } else {
+            // Checksums-Sha256 lists the same files as Files; one list is enough.
+            in_files = line.starts_with("Files:");
+        }
+    }
+    Ok(names)
+}
+
+/// The `Files:` entries of a .changes: the files an upload carries.
+pub fn changes_files(path: &Path) -> Result<Vec<String>, BuildError> {
+    let text = fsx::read_to_string(path)?;
+    let mut names = Vec::new();
+    let mut in_files = false;
+    for line in text.lines() {
+        if line.starts_with(' ') {
+            if in_files && let Some(name) = line.split_whitespace().last() {
+                names.push(name.to_string());
+            }
+        } else {
+            in_files = line.starts_with("Files:");
+        }
+    }
+    Ok(names)
+}
+
+/// One field of a deb822 file (.changes, .dsc), single-line fields only.
+pub fn field(path: &Path, name: &str) -> Result<Option<String>, BuildError> {
+    let text = fsx::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string())))
+}
