@@ -62,9 +62,6 @@ pub enum Command {
     Probe(probe::Command),
     /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
     Backport(backport::BackportArgs),
-    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
-    #[command(subcommand)]
-    Testbed(testbed::Command),
 }
 
 /// What every command gets from the edge.
