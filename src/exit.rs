@@ -63,6 +63,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::verify::plan::PlanError,
         crate::verify::VerifyError,
         crate::report::ReportError,
+        crate::testbed::TestbedError,
         crate::formats::version::VersionError,
         crate::formats::distro_info::DistroInfoError,
         crate::formats::changelog::ChangelogError,
@@ -72,7 +73,6 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
         crate::backport::BackportError,
-        crate::testbed::TestbedError,
     );
     None
 }
