@@ -187,7 +187,10 @@ unsafe fn run_op(op: &Op, exec_ptrs: &[*const libc::c_char]) -> Result<(), i32> 
                 Err(libc::EEXIST) => Ok(()),
                 r => r,
             },
-            Op::Mknod { path, mode, dev } => ok(libc::mknod(path.as_ptr(), *mode, *dev)),
+            // mknod honours the umask (022): chmod after, or /dev/null is not writable by the
+            // build user.
+            Op::Mknod { path, mode, dev } => ok(libc::mknod(path.as_ptr(), *mode, *dev))
+                .and_then(|()| ok(libc::chmod(path.as_ptr(), *mode & 0o7777))),
             Op::Symlink { target, link } => ok(libc::symlink(target.as_ptr(), link.as_ptr())),
             Op::WriteFile { path, bytes } => {
                 libc::unlink(path.as_ptr());
