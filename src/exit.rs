@@ -56,6 +56,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::process::ProcessError,
         crate::fsx::FsError,
         crate::UsageError,
+        crate::patch::PatchError,
+        crate::formats::series::SeriesError,
+        crate::formats::tgt_config::TgtConfigError,
         crate::report::ReportError,
     );
     None

@@ -1,0 +1,133 @@
+//! The source tree seen through an in-memory overlay: files are read once, on first touch,
+//! after checking that the path stays inside the tree (no symlink on the way, a regular file
+//! at the end, as dpkg-source's `analyze` demands); every change stays in memory until the
+//! journal writes it. Reads the tree; writes nothing.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::fsx;
+
+/// A regular file's contents and permission bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub data: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Why a path may not be touched.
+#[derive(Debug)]
+pub enum PathProblem {
+    Unsafe(String),
+    Io(fsx::FsError),
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    orig: Option<FileState>,
+    cur: Option<FileState>,
+}
+
+pub struct Overlay {
+    root: PathBuf,
+    files: BTreeMap<Vec<u8>, Slot>,
+}
+
+pub fn rel_path(rel: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(rel))
+}
+
+impl Overlay {
+    pub fn new(root: &Path) -> Overlay {
+        Overlay { root: root.to_path_buf(), files: BTreeMap::new() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The current state of `rel` (None: absent), loading it from disk on first use.
+    pub fn get(&mut self, rel: &[u8]) -> Result<Option<&FileState>, PathProblem> {
+        if !self.files.contains_key(rel) {
+            let orig = self.load(rel)?;
+            self.files.insert(rel.to_vec(), Slot { cur: orig.clone(), orig });
+        }
+        Ok(self.files[rel].cur.as_ref())
+    }
+
+    /// Sets a path's state as if it were on disk (pop checks a patch against its backups).
+    pub fn preset(&mut self, rel: &[u8], state: Option<FileState>) {
+        self.files.insert(rel.to_vec(), Slot { orig: state.clone(), cur: state });
+    }
+
+    /// Like `get`, without loading: for a path already touched.
+    pub fn peek(&self, rel: &[u8]) -> Option<Option<&FileState>> {
+        self.files.get(rel).map(|s| s.cur.as_ref())
+    }
+
+    pub fn set(&mut self, rel: &[u8], state: Option<FileState>) -> Result<(), PathProblem> {
+        self.get(rel)?;
+        self.files.get_mut(rel).expect("loaded above").cur = state;
+        Ok(())
+    }
+
+    /// Every touched path whose state differs from the disk: (path, before, after).
+    pub fn changes(&self) -> Vec<(&[u8], Option<&FileState>, Option<&FileState>)> {
+        self.files
+            .iter()
+            .filter(|(_, s)| s.orig != s.cur)
+            .map(|(k, s)| (k.as_slice(), s.orig.as_ref(), s.cur.as_ref()))
+            .collect()
+    }
+
+    /// Refuses paths that leave the tree or name something other than a regular file.
+    fn load(&self, rel: &[u8]) -> Result<Option<FileState>, PathProblem> {
+        let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+        if rel.is_empty()
+            || rel.starts_with(b"/")
+            || comps.iter().any(|c| c.is_empty() || *c == b"." || *c == b"..")
+        {
+            return Err(PathProblem::Unsafe("not a plain relative path inside the tree".into()));
+        }
+        let mut p = self.root.clone();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(OsStr::from_bytes(c));
+            let md = match std::fs::symlink_metadata(&p) {
+                Ok(md) => md,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(PathProblem::Unsafe(format!("{} is not a directory", p.display())));
+                }
+                Err(source) => return Err(PathProblem::Io(fsx::FsError { op: "stat", path: p, source })),
+            };
+            let last = i + 1 == comps.len();
+            if md.file_type().is_symlink() {
+                return Err(PathProblem::Unsafe(format!("goes through the symlink {}", p.display())));
+            }
+            if !last && !md.is_dir() {
+                return Err(PathProblem::Unsafe(format!("{} is not a directory", p.display())));
+            }
+            if last {
+                if !md.is_file() {
+                    return Err(PathProblem::Unsafe("is not a regular file".into()));
+                }
+                let data = fsx::read(&p).map_err(PathProblem::Io)?;
+                return Ok(Some(FileState { data, mode: md.permissions().mode() & 0o7777 }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reads a file's state from disk without any check (for `.pc/` backups srukit or quilt wrote).
+pub fn read_state(path: &Path) -> Result<Option<FileState>, fsx::FsError> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(fsx::FsError { op: "stat", path: path.to_path_buf(), source }),
+    };
+    Ok(Some(FileState { data: fsx::read(path)?, mode: md.permissions().mode() & 0o7777 }))
+}
