@@ -70,6 +70,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,
         crate::backport::BackportError,
+        crate::report::ReportError,
     );
     None
 }

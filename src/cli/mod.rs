@@ -12,8 +12,10 @@ pub mod apply;
 pub mod backport;
 pub mod build;
 pub mod dep3;
+pub mod generate;
 pub mod patches;
 pub mod probe;
+pub mod report;
 pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
@@ -62,6 +64,11 @@ pub enum Command {
     Probe(probe::Command),
     /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
     Backport(backport::BackportArgs),
+    /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
+    Report(report::ReportArgs),
+    /// Man pages and shell completions, from these definitions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(generate::Command),
 }
 
 /// What every command gets from the edge.
@@ -111,5 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
         Command::Build(args) => build::run(args, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
+        Command::Generate(cmd) => generate::run(cmd, &ctx),
     }
 }

@@ -3,3 +3,4 @@
 
 pub mod checks;
 pub mod iscsi;
+pub mod result;
