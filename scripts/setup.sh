@@ -9,7 +9,7 @@ packages=(
   # testbeds
   mmdebstrap systemd-container iproute2 uidmap procps util-linux
   # verification oracles on the host
-  tgt libiscsi-bin
+  tgt libiscsi-bin qemu-utils qemu-block-extra
   # benchmarks' anchors and lintian
   autopkgtest sbuild lintian hyperfine
 )

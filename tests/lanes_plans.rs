@@ -1,0 +1,140 @@
+//! The verification plans srukit ships (the flagship's and the lanes in testbeds/plans/):
+//! each parses with the plan contract, expects exactly what issue 8 and design.md say, and
+//! names files, variables and testbeds that exist.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use srukit::formats::tgt_config::{TgtConfig, WriteCache};
+use srukit::verify::plan::{CheckKind, Plan, Side, expand};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn load(rel: &str) -> Plan {
+    Plan::load(&repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The expectation table as (side, phase) -> [target-file, wce, o-direct, data-at-risk].
+fn table(plan: &Plan) -> BTreeMap<(Side, String), Vec<String>> {
+    plan.expect
+        .iter()
+        .map(|(k, t)| (k.clone(), plan.checks.iter().map(|c| t[c].clone()).collect()))
+        .collect()
+}
+
+fn row(side: Side, phase: &str, values: [&str; 4]) -> ((Side, String), Vec<String>) {
+    ((side, phase.to_string()), values.iter().map(|s| s.to_string()).collect())
+}
+
+const ALL_FOUR: [CheckKind; 4] = [CheckKind::TargetFile, CheckKind::Wce, CheckKind::ODirect, CheckKind::DataAtRisk];
+
+/// The variables the engine defines for every step, with stand-in values.
+fn engine_vars(plan: &Plan, phase: &str) -> BTreeMap<String, String> {
+    let id = "0d5e0c5a-5b0b-4c55-9d2b-2b0a1f6f0c11";
+    let mut vars = BTreeMap::from([
+        ("volume_id".to_string(), id.to_string()),
+        ("lun".to_string(), "/srv/data/lun.img".to_string()),
+        ("data".to_string(), "/srv/data".to_string()),
+        ("iqn".to_string(), format!("iqn.2010-10.org.openstack:volume-{id}")),
+    ]);
+    let phase = plan.raw.phases.iter().find(|p| p.name == phase).unwrap();
+    vars.extend(phase.vars.clone());
+    vars
+}
+
+/// Every `${...}` in steps and the target file path is one the engine (or the phase) defines.
+fn assert_variables_resolve(plan: &Plan) {
+    for phase in &plan.raw.phases {
+        let vars = engine_vars(plan, &phase.name);
+        expand(&plan.raw.target.file, &vars).unwrap();
+        for step in &plan.raw.steps {
+            for arg in &step.run {
+                expand(arg, &vars).unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
+            }
+            if let Some(w) = &step.write {
+                expand(&w.path, &vars).unwrap();
+                expand(&w.content, &vars).unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
+            }
+        }
+    }
+}
+
+fn assert_testbed_exists(plan: &Plan) {
+    let def = repo(&format!("testbeds/{}.toml", plan.raw.testbed));
+    assert!(def.is_file(), "plan {} names testbed {}, but {} is missing", plan.raw.name, plan.raw.testbed, def.display());
+}
+
+#[test]
+fn flagship_plan_expects_issue_8_verdict() {
+    let plan = load("patches/lp1336568-iscsi-write-cache/verify.toml");
+    assert_eq!(plan.raw.testbed, "bookworm-tgt");
+    assert_eq!(plan.raw.install, ["cinder-volume"]);
+    assert_eq!(plan.raw.sides, Side::BOTH);
+    assert_eq!(plan.checks, ALL_FOUR);
+    assert_eq!(plan.raw.data_at_risk_mib, 200);
+    assert!(plan.raw.lun.size_mib > plan.raw.data_at_risk_mib, "the LUN must hold the data-at-risk write");
+    let off = &plan.raw.phases.iter().find(|p| p.name == "off").unwrap().edits;
+    assert_eq!(off.len(), 1);
+    assert_eq!(
+        (off[0].file.as_str(), off[0].section.as_str(), off[0].key.as_str(), off[0].value.as_str()),
+        ("/etc/cinder/cinder.conf", "DEFAULT", "iscsi_write_cache", "off")
+    );
+    let want = BTreeMap::from([
+        row(Side::Before, "default", ["absent", "on", "off", "at-risk"]),
+        row(Side::Before, "off", ["absent", "on", "off", "at-risk"]),
+        row(Side::After, "default", ["on", "on", "off", "at-risk"]),
+        row(Side::After, "off", ["off", "off", "off", "safe"]),
+    ]);
+    assert_eq!(table(&plan), want);
+    assert_variables_resolve(&plan);
+    assert_testbed_exists(&plan);
+    // The export step is the fixture's own command, given the volume and its file LUN.
+    let export = &plan.raw.steps[0].run;
+    assert_eq!(export.first().map(String::as_str), Some("cinder-volume-export"));
+    assert_eq!(&export[export.len() - 2..], ["${volume_id}", "${lun}"]);
+    let install = std::fs::read_to_string(repo("testbeds/fixtures/cinder-icehouse/debian/cinder-volume.install")).unwrap();
+    assert!(install.contains("bin/cinder-volume-export usr/bin"), "{install}");
+}
+
+#[test]
+fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
+    let plan = load("testbeds/plans/tgt-cache-modes.toml");
+    assert_eq!(plan.raw.sides, [Side::After]);
+    assert_eq!(plan.raw.install, ["tgt"]);
+    assert_eq!(plan.checks, ALL_FOUR);
+    let want = BTreeMap::from([
+        row(Side::After, "write-cache-on", ["on", "on", "off", "at-risk"]),
+        row(Side::After, "write-cache-off", ["off", "off", "off", "safe"]),
+        row(Side::After, "bsoflags-direct", ["absent", "on", "on", "safe"]),
+    ]);
+    assert_eq!(table(&plan), want);
+    assert_variables_resolve(&plan);
+    assert_testbed_exists(&plan);
+
+    // The file each phase writes is the [target] file, and srukit's own parser reads back
+    // the write-cache value the phase expects, with the LUN as its backing store.
+    let write = plan.raw.steps.iter().find_map(|s| s.write.as_ref()).expect("a write step");
+    assert_eq!(write.path, plan.raw.target.file);
+    for phase in &plan.raw.phases {
+        let vars = engine_vars(&plan, &phase.name);
+        let text = expand(&write.content, &vars).unwrap();
+        let conf = TgtConfig::parse(&text, Path::new(&write.path)).unwrap();
+        let [target] = conf.targets() else { panic!("{}: one target wanted:\n{text}", phase.name) };
+        assert_eq!(target.iqn(), vars["iqn"]);
+        assert!(target.unknown_keywords().is_empty(), "{}: {:?}", phase.name, target.unknown_keywords());
+        assert_eq!(target.backing_stores().len(), 1);
+        let expected = match plan.expected(Side::After, &phase.name, CheckKind::TargetFile).unwrap() {
+            "on" => WriteCache::On,
+            "off" => WriteCache::Off,
+            _ => WriteCache::Absent,
+        };
+        assert_eq!(target.write_cache(), expected, "{}:\n{text}", phase.name);
+        let direct = plan.expected(Side::After, &phase.name, CheckKind::ODirect).unwrap() == "on";
+        assert_eq!(target.bsoflags() == Some("direct"), direct, "{}:\n{text}", phase.name);
+    }
+    // tgt-admin must update, never `-e -c FILE` (which deletes every other target).
+    let update = plan.raw.steps.iter().find(|s| !s.run.is_empty()).unwrap();
+    assert_eq!(update.run, ["tgt-admin", "--update", "ALL"]);
+}
