@@ -37,6 +37,11 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     ctx("read", path, fs::read(path))
 }
 
+/// Opens a file for reading (e.g. a namespace handle for `setns`).
+pub fn open(path: &Path) -> Result<fs::File> {
+    ctx("open", path, fs::File::open(path))
+}
+
 pub fn read_to_string(path: &Path) -> Result<String> {
     ctx("read", path, fs::read_to_string(path))
 }

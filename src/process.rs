@@ -53,6 +53,7 @@ pub struct Cmd {
     env_remove: Vec<OsString>,
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
+    log: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -65,6 +66,7 @@ impl Cmd {
             env_remove: Vec::new(),
             stdin: None,
             timeout: None,
+            log: None,
         }
     }
 
@@ -107,6 +109,13 @@ impl Cmd {
         self
     }
 
+    /// Streams stdout and stderr (interleaved) into `path` instead of capturing them; the
+    /// `Output` then carries empty stdout/stderr.
+    pub fn output_to_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.log = Some(path.as_ref().to_owned());
+        self
+    }
+
     pub fn program(&self) -> &OsStr {
         &self.program
     }
@@ -127,7 +136,14 @@ impl Cmd {
     }
 
     fn expression(&self) -> duct::Expression {
-        let mut e = duct::cmd(&self.program, &self.args).stdout_capture().stderr_capture().unchecked();
+        let e = duct::cmd(&self.program, &self.args);
+        // duct applies the outermost redirection first: stderr joins stdout, then stdout
+        // goes to the file.
+        let mut e = match &self.log {
+            Some(p) => e.stderr_to_stdout().stdout_path(p),
+            None => e.stdout_capture().stderr_capture(),
+        }
+        .unchecked();
         if let Some(d) = &self.cwd {
             e = e.dir(d);
         }
@@ -167,6 +183,44 @@ impl Cmd {
         }
     }
 
+    /// Starts the command in the background (a daemon, or a long-running helper): its
+    /// output goes to the `output_to_file` file, or nowhere. The caller waits or kills.
+    pub fn start(&self) -> Result<Background, ProcessError> {
+        tracing_log(&self.display());
+        let mut e = duct::cmd(&self.program, &self.args).unchecked();
+        e = match &self.log {
+            Some(p) => e.stderr_to_stdout().stdout_path(p),
+            None => e.stdout_null().stderr_null(),
+        };
+        if let Some(d) = &self.cwd {
+            e = e.dir(d);
+        }
+        for (k, v) in &self.env {
+            e = e.env(k, v);
+        }
+        e = match &self.stdin {
+            Some(input) => e.stdin_bytes(input.clone()),
+            None => e.stdin_null(),
+        };
+        let handle = e.start().map_err(|source| ProcessError::Spawn { cmd: self.display(), source })?;
+        Ok(Background { handle, cmd: self.display() })
+    }
+
+    /// Runs the command on the caller's terminal (stdin, stdout, stderr inherited), for
+    /// the few interactive commands (`testbed shell`); returns its exit code.
+    pub fn interactive(&self) -> Result<i32, ProcessError> {
+        tracing_log(&self.display());
+        let mut e = duct::cmd(&self.program, &self.args).unchecked();
+        for (k, v) in &self.env {
+            e = e.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            e = e.dir(d);
+        }
+        let out = e.run().map_err(|source| ProcessError::Spawn { cmd: self.display(), source })?;
+        Ok(out.status.code().unwrap_or(128))
+    }
+
     /// Runs the command; a non-zero exit is an error quoting the tail of its output.
     pub fn run(&self) -> Result<Output, ProcessError> {
         let out = self.output_unchecked()?;
@@ -192,6 +246,33 @@ impl Cmd {
             stdout_tail: tail(&out.stdout, TAIL_LINES),
             stderr_tail: tail(&out.stderr, TAIL_LINES),
         }
+    }
+}
+
+/// A command started with `Cmd::start`, still running or finished.
+pub struct Background {
+    handle: duct::Handle,
+    cmd: String,
+}
+
+impl Background {
+    pub fn pid(&self) -> u32 {
+        self.handle.pids().first().copied().unwrap_or(0)
+    }
+
+    pub fn display(&self) -> &str {
+        &self.cmd
+    }
+
+    /// `Some(status)` once it has exited.
+    pub fn try_wait(&self) -> Option<std::process::ExitStatus> {
+        self.handle.try_wait().ok().flatten().map(|o| o.status)
+    }
+
+    /// Kills it (if still running) and reaps it.
+    pub fn kill(&self) {
+        let _ = self.handle.kill();
+        let _ = self.handle.wait();
     }
 }
 
@@ -271,6 +352,23 @@ mod tests {
     fn timeout_kills() {
         let err = Cmd::new("sleep").arg("5").timeout(Duration::from_millis(100)).run().unwrap_err();
         assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
+    }
+
+    #[test]
+    fn output_streams_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        Cmd::new("sh").args(["-c", "echo out; echo err >&2"]).output_to_file(&log).run().unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\nerr\n");
+    }
+
+    #[test]
+    fn background_runs_until_killed() {
+        let bg = Cmd::new("sleep").arg("30").start().unwrap();
+        assert!(bg.pid() > 0);
+        assert!(bg.try_wait().is_none());
+        bg.kill();
+        assert!(bg.try_wait().is_some());
     }
 
     #[test]

@@ -8,7 +8,11 @@ use serde::Serialize;
 use crate::exit::Exit;
 use crate::reporter::{JsonEvents, Reporter, Terminal};
 
+pub mod generate;
 pub mod patches;
+pub mod report;
+pub mod probe;
+pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -41,6 +45,17 @@ pub enum Command {
     /// The quilt series of a source tree: list, check, push, pop (strict, fuzz 0).
     #[command(subcommand)]
     Patches(patches::Command),
+    /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
+    Report(report::ReportArgs),
+    /// Man pages and shell completions, from these definitions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(generate::Command),
+    /// Ask a live system something over the wire (the iSCSI write cache).
+    #[command(subcommand)]
+    Probe(probe::Command),
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    #[command(subcommand)]
+    Testbed(testbed::Command),
 }
 
 /// What every command gets from the edge.
@@ -84,5 +99,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli);
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
+        Command::Generate(cmd) => generate::run(cmd, &ctx),
+        Command::Probe(cmd) => probe::run(cmd, &ctx),
+        Command::Testbed(cmd) => testbed::run(cmd, &ctx),
     }
 }

@@ -3,7 +3,6 @@
 //! every (side, phase) pair. Read once, validated whole, errors name file and line.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,62 +26,18 @@ impl ExitCodeOf for PlanError {
     }
 }
 
-/// The two sides of an SRU: the package in -updates (the bug must reproduce) and the one in
+pub use crate::verify::result::{CheckId, Side};
+
+/// Both sides of an SRU: the package in -updates (the bug must reproduce) and the one in
 /// -proposed (it must be fixed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Before,
-    After,
-}
+pub const BOTH_SIDES: [Side; 2] = [Side::Before, Side::After];
 
-impl Side {
-    pub const BOTH: [Side; 2] = [Side::Before, Side::After];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Before => "before",
-            Side::After => "after",
-        }
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The checks srukit knows how to run, each proving behaviour at one layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckKind {
-    /// The tgt target file the package wrote: its `write-cache` value.
-    TargetFile,
-    /// The caching mode page's WCE bit, read over iSCSI.
-    Wce,
-    /// O_DIRECT on tgtd's backing-store file descriptor.
-    ODirect,
-    /// Page-cache bytes left dirty in tgtd's memory cgroup after a write through iSCSI.
-    DataAtRisk,
-}
-
-impl CheckKind {
-    pub fn id(self) -> &'static str {
-        match self {
-            CheckKind::TargetFile => "target-file",
-            CheckKind::Wce => "wce",
-            CheckKind::ODirect => "o-direct",
-            CheckKind::DataAtRisk => "data-at-risk",
-        }
-    }
-
-    /// The values an expectation for this check may name.
-    pub fn allowed(self) -> &'static [&'static str] {
-        match self {
-            CheckKind::TargetFile => &["on", "off", "absent"],
-            CheckKind::Wce | CheckKind::ODirect => &["on", "off"],
-            CheckKind::DataAtRisk => &["at-risk", "safe"],
-        }
+/// The values an expectation for a check may name.
+pub fn allowed(check: CheckId) -> &'static [&'static str] {
+    match check {
+        CheckId::TargetFile => &["on", "off", "absent"],
+        CheckId::Wce | CheckId::ODirect => &["on", "off"],
+        CheckId::DataAtRisk => &["at-risk", "safe"],
     }
 }
 
@@ -115,7 +70,7 @@ pub struct RawPlan {
 }
 
 fn both_sides() -> Vec<Side> {
-    Side::BOTH.to_vec()
+    BOTH_SIDES.to_vec()
 }
 
 /// The file-backed LUN that stands in for an LVM volume (no device-mapper in testbeds).
@@ -247,8 +202,8 @@ pub struct Plan {
     pub path: PathBuf,
     #[serde(flatten)]
     pub raw: RawPlanView,
-    pub checks: Vec<CheckKind>,
-    pub expect: BTreeMap<(Side, String), BTreeMap<CheckKind, String>>,
+    pub checks: Vec<CheckId>,
+    pub expect: BTreeMap<(Side, String), BTreeMap<CheckId, String>>,
 }
 
 /// What of the raw plan a result carries (the expectation table is typed separately).
@@ -301,16 +256,16 @@ impl Plan {
 
         let mut checks = Vec::new();
         if raw.checks.target_file.is_some() {
-            checks.push(CheckKind::TargetFile);
+            checks.push(CheckId::TargetFile);
         }
         if raw.checks.wce.is_some() {
-            checks.push(CheckKind::Wce);
+            checks.push(CheckId::Wce);
         }
         if raw.checks.o_direct.is_some() {
-            checks.push(CheckKind::ODirect);
+            checks.push(CheckId::ODirect);
         }
         if raw.checks.data_at_risk.is_some() {
-            checks.push(CheckKind::DataAtRisk);
+            checks.push(CheckId::DataAtRisk);
         }
         if checks.is_empty() {
             return Err(whole("[checks] names no check: a plan that checks nothing proves nothing".into()));
@@ -335,19 +290,19 @@ impl Plan {
                 }
                 let mut table = BTreeMap::new();
                 for (check_key, value) in values {
-                    let kind = checks.iter().copied().find(|k| k.id() == check_key.get_ref()).ok_or_else(|| {
+                    let kind = checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(|| {
                         invalid(
                             check_key.span().start,
                             format!("expectation for `{}`, which is not among the plan's [checks]", check_key.get_ref()),
                         )
                     })?;
-                    if !kind.allowed().contains(&value.get_ref().as_str()) {
+                    if !allowed(kind).contains(&value.get_ref().as_str()) {
                         return Err(invalid(
                             value.span().start,
                             format!(
                                 "`{}` expects one of {}, not `{}`",
-                                kind.id(),
-                                kind.allowed().join(", "),
+                                kind.as_str(),
+                                allowed(kind).join(", "),
                                 value.get_ref()
                             ),
                         ));
@@ -363,7 +318,7 @@ impl Plan {
                     return Err(whole(format!("no [expect.{side}.{}] table: every (side, phase) needs one", phase.name)));
                 };
                 if let Some(missing) = checks.iter().find(|k| !table.contains_key(k)) {
-                    return Err(whole(format!("[expect.{side}.{}] has no expectation for `{}`", phase.name, missing.id())));
+                    return Err(whole(format!("[expect.{side}.{}] has no expectation for `{}`", phase.name, missing.as_str())));
                 }
             }
         }
@@ -389,7 +344,7 @@ impl Plan {
         })
     }
 
-    pub fn expected(&self, side: Side, phase: &str, check: CheckKind) -> Option<&str> {
+    pub fn expected(&self, side: Side, phase: &str, check: CheckId) -> Option<&str> {
         self.expect.get(&(side, phase.to_string())).and_then(|t| t.get(&check)).map(String::as_str)
     }
 }
@@ -444,8 +399,8 @@ wce = "off"
     #[test]
     fn minimal_plan_parses() {
         let p = parse(MINIMAL).unwrap();
-        assert_eq!(p.checks, vec![CheckKind::Wce]);
-        assert_eq!(p.expected(Side::After, "default", CheckKind::Wce), Some("off"));
+        assert_eq!(p.checks, vec![CheckId::Wce]);
+        assert_eq!(p.expected(Side::After, "default", CheckId::Wce), Some("off"));
         assert_eq!(p.raw.lun.size_mib, 256);
     }
 

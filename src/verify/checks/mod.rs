@@ -1,3 +1,5 @@
-//! The built-in checks, each proving behaviour at one layer and recording its evidence verbatim.
+//! The checks a verification plan runs, each recording its evidence verbatim.
 
+pub mod data_at_risk;
 pub mod o_direct;
+pub mod wce;

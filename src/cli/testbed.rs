@@ -1,0 +1,198 @@
+//! `srukit testbed build|list|rm|gc|shell|exec`: images and throwaway testbeds.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use super::{Ctx, Outcome};
+use crate::exit::Exit;
+use crate::testbed::{self, Backend, ExecRequest, OpenOptions};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build (or find cached) the image of a definition: NAME (testbeds/NAME.toml) or FILE.
+    Build { definition: String },
+    /// Cached images: name, hash, size, age, in use.
+    List,
+    /// Remove cached images by name or hash.
+    Rm { name_or_hash: String },
+    /// Reap what killed srukit runs left (processes, mounts, cgroups, run dirs) and remove
+    /// images no definition builds any more.
+    Gc {
+        /// Also tear down testbeds kept with `shell --keep`.
+        #[arg(long)]
+        kept: bool,
+    },
+    /// An interactive shell in a fresh testbed, thrown away on exit.
+    Shell {
+        definition: String,
+        /// Keep the testbed running after the shell exits (reap it with `gc --kept`).
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        open: OpenArgs,
+    },
+    /// Run one command in a fresh testbed; exits with the command's status.
+    Exec {
+        definition: String,
+        #[command(flatten)]
+        open: OpenArgs,
+        /// Kill the command after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Unshare,
+    Nspawn,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[arg(long, value_enum, default_value_t = BackendArg::Unshare)]
+    pub backend: BackendArg,
+    /// With `--backend nspawn`: boot the image's systemd as pid 1.
+    #[arg(long)]
+    pub boot: bool,
+    /// Share the host's network (to reach the mirror).
+    #[arg(long)]
+    pub host_network: bool,
+}
+
+impl OpenArgs {
+    fn options(&self, keep: bool) -> anyhow::Result<OpenOptions> {
+        let backend = match (self.backend, self.boot) {
+            (BackendArg::Unshare, true) => {
+                return Err(crate::UsageError("--boot needs --backend nspawn".into()).into());
+            }
+            (BackendArg::Unshare, false) => Backend::Unshare,
+            (BackendArg::Nspawn, boot) => Backend::Nspawn { boot },
+        };
+        Ok(OpenOptions { backend, host_network: self.host_network, keep })
+    }
+}
+
+#[derive(Serialize)]
+struct ExecResult {
+    testbed: String,
+    status: i32,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    testbed::reap_orphans();
+    let rep = ctx.reporter.as_ref();
+    match cmd {
+        Command::Build { definition } => {
+            let image = testbed::ensure_image(&definition, rep)?;
+            let text = format!("{} {} {}\n", image.name, image.hash, image.dir.display());
+            Ok(Outcome::new(Exit::Success, &image, text))
+        }
+        Command::List => {
+            let images = testbed::list_images()?;
+            let mut text = format!("{:<20} {:<16} {:>9} {:>8}  IN USE\n", "NAME", "HASH", "SIZE", "AGE");
+            for i in &images {
+                text.push_str(&format!(
+                    "{:<20} {:<16} {:>8}M {:>8}  {}\n",
+                    i.name,
+                    i.hash,
+                    i.size_bytes / (1024 * 1024),
+                    age(i.age_seconds),
+                    if i.in_use_by.is_empty() { "-".to_string() } else { i.in_use_by.join(",") }
+                ));
+            }
+            Ok(Outcome::new(Exit::Success, &images, text))
+        }
+        Command::Rm { name_or_hash } => {
+            let removed = testbed::remove_image(&name_or_hash)?;
+            let text: String = removed.iter().map(|i| format!("removed {} {}\n", i.name, i.hash)).collect();
+            Ok(Outcome::new(Exit::Success, &removed, text))
+        }
+        Command::Gc { kept } => {
+            let r = testbed::gc(kept)?;
+            let text = format!(
+                "reaped {} testbed(s), removed {} image(s) and {} temp dir(s)\n",
+                r.testbeds_reaped.len(),
+                r.images_removed.len(),
+                r.temp_dirs_removed.len()
+            );
+            Ok(Outcome::new(Exit::Success, &r, text))
+        }
+        Command::Shell { definition, keep, open } => {
+            let image = testbed::ensure_image(&definition, rep)?;
+            let tb = testbed::open(&image, &open.options(keep)?)?;
+            let id = tb.id().to_string();
+            // The one interactive command: the terminal is handed to the shell.
+            let status = crate::process::Cmd::new("nsenter")
+                .args([
+                    "-t",
+                    &tb.init_pid().to_string(),
+                    "-m",
+                    "-u",
+                    "-i",
+                    "-n",
+                    "-p",
+                    "--",
+                    "/usr/bin/env",
+                    "-i",
+                    "TERM=xterm",
+                    "HOME=/root",
+                ])
+                .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+                .args(["/bin/bash", "-l"])
+                .interactive()?;
+            tb.close()?;
+            let text = if keep {
+                format!("kept testbed {id} (remove with `srukit testbed gc --kept`)\n")
+            } else {
+                String::new()
+            };
+            Ok(Outcome::new(
+                if status == 0 { Exit::Success } else { Exit::NotTrue },
+                &serde_json::json!({"testbed": id, "status": status}),
+                text,
+            ))
+        }
+        Command::Exec { definition, open, timeout, command } => {
+            let image = testbed::ensure_image(&definition, rep)?;
+            let mut tb = testbed::open(&image, &open.options(false)?)?;
+            let mut req = ExecRequest::new(command);
+            if let Some(t) = timeout {
+                req = req.timeout(Duration::from_secs_f64(t));
+            }
+            let out = tb.exec(&req);
+            let id = tb.id().to_string();
+            let closed = tb.close();
+            let out = out?;
+            closed?;
+            let res = ExecResult {
+                testbed: id,
+                status: out.status,
+                stdout: out.stdout_str(),
+                stderr: out.stderr_str(),
+                seconds: out.duration.as_secs_f64(),
+            };
+            if !ctx.json {
+                eprint!("{}", res.stderr);
+            }
+            let exit = if out.status == 0 { Exit::Success } else { Exit::NotTrue };
+            Ok(Outcome::new(exit, &res, res.stdout.clone()))
+        }
+    }
+}
+
+fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}

@@ -1,0 +1,133 @@
+//! The verification as Markdown for a merge request or a wiki page: the same content as the
+//! Launchpad comment, with a table per phase (before and after side by side) and the
+//! evidence in collapsible blocks.
+
+use std::fmt::Write;
+
+use super::evidence;
+use crate::verify::result::{CheckResult, Side, VerifyResult};
+
+pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
+    let mut s = String::new();
+    let bugs: Vec<String> = r.plan.bugs.iter().map(|b| b.to_string()).collect();
+    let _ = writeln!(s, "# SRU verification: {} ({})\n", cell(&r.plan.summary), bugs.join(", "));
+    let _ = writeln!(s, "**Verdict:** `{}`: {}\n", r.verdict, cell(&r.reason));
+    let _ = writeln!(s, "{}\n", evidence::verdict_line(r, series));
+    let _ = writeln!(
+        s,
+        "Plan `{}` (`{}`), srukit {}, {} to {} ({:.1} s).",
+        r.plan.name, r.plan.path, r.srukit_version, r.started, r.finished, r.seconds
+    );
+
+    let _ = writeln!(s, "\n## Packages tested\n");
+    let _ = writeln!(s, "| Side | Package | Version | File | sha256 | From |\n|---|---|---|---|---|---|");
+    for side in [Side::Before, Side::After] {
+        for p in r.side(side).map(|set| set.packages.as_slice()).unwrap_or(&[]) {
+            let _ = writeln!(
+                s,
+                "| {side} | {} | `{}` | {} | `{}` | {} |",
+                cell(&p.name),
+                cell(&p.version),
+                cell(&p.file),
+                p.sha256,
+                cell(&p.source)
+            );
+        }
+    }
+    for side in [Side::Before, Side::After] {
+        if let Some(set) = r.side(side).filter(|set| !set.installed.is_empty()) {
+            let inst: Vec<String> =
+                set.installed.iter().map(|i| format!("`{} {}`", i.name, i.version)).collect();
+            let _ = writeln!(s, "\nInstalled on the {side} side (dpkg-query): {}", inst.join(", "));
+        }
+    }
+
+    let _ = writeln!(s, "\n## Test case as run\n");
+    for run in &r.runs {
+        let _ = writeln!(
+            s,
+            "- {}/{}: fresh testbed from image `{}` (sha256 `{}`), backend `{}`, {:.1} s",
+            run.side,
+            run.phase,
+            run.testbed.image,
+            run.testbed.image_sha256,
+            run.testbed.backend,
+            run.seconds
+        );
+    }
+    for phase in r.phases() {
+        let edits: Vec<String> = r.phase_edits(phase).iter().map(|e| format!("`{e}`")).collect();
+        let what = if edits.is_empty() { "configuration as shipped".to_string() } else { edits.join(", ") };
+        let _ = writeln!(s, "- phase `{phase}`: {what}");
+    }
+    if let Some(tc) = &r.plan.test_case {
+        let _ = writeln!(s, "\n```\n{}\n```", tc.trim_end());
+    }
+
+    for phase in r.phases() {
+        phase_table(&mut s, r, phase);
+    }
+    s
+}
+
+fn phase_table(s: &mut String, r: &VerifyResult, phase: &str) {
+    let _ = writeln!(s, "\n## Phase `{phase}`\n");
+    for side in [Side::Before, Side::After] {
+        if let Some(err) = r.run(side, phase).and_then(|run| run.error.as_deref()) {
+            let _ = writeln!(s, "**{side}: the run stopped before its checks:** {}\n", cell(err));
+        }
+    }
+    let _ =
+        writeln!(s, "| Check | Expected before | Before | Expected after | After |\n|---|---|---|---|---|");
+    let mut details = String::new();
+    for id in r.check_ids(phase) {
+        let get = |side| r.run(side, phase).and_then(|run| run.check(id));
+        let (before, after) = (get(Side::Before), get(Side::After));
+        let title = before.or(after).map(|c| c.title.as_str()).unwrap_or("");
+        let _ = writeln!(
+            s,
+            "| {} ({id}) | {} | {} | {} | {} |",
+            cell(title),
+            before.map(|c| cell(&c.expected)).unwrap_or_default(),
+            observed(before),
+            after.map(|c| cell(&c.expected)).unwrap_or_default(),
+            observed(after),
+        );
+        for (side, c) in [(Side::Before, before), (Side::After, after)] {
+            if let Some(c) = c {
+                let lines = evidence::lines(&c.evidence);
+                if !lines.is_empty() {
+                    let _ = writeln!(
+                        details,
+                        "<details><summary>{id}, {side}: evidence ({:.2} s)</summary>\n\n```\n{}\n```\n\n</details>\n",
+                        c.seconds,
+                        lines.join("\n")
+                    );
+                }
+            }
+        }
+    }
+    if !details.is_empty() {
+        let _ = write!(s, "\n{details}");
+    }
+}
+
+fn observed(c: Option<&CheckResult>) -> String {
+    match c {
+        Some(c) => format!("**{}**: {}", c.outcome.as_str().to_uppercase(), cell(&c.observed)),
+        None => "not run".to_string(),
+    }
+}
+
+/// Text safe inside a table cell: a `|` would end the cell and a newline the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cells_escape_pipes_and_newlines() {
+        assert_eq!(super::cell("a|b\nc"), "a\\|b c");
+    }
+}

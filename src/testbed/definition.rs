@@ -1,0 +1,229 @@
+//! Testbed definitions: reads `testbeds/<name>.toml` (suite, mirror, variant, packages, setup
+//! commands, files) into a `Definition`, resolving the default mirror from apt's sources.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::TestbedError;
+use crate::fsx;
+
+/// The fallback when apt's sources name no Debian mirror.
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// What an image is made of. Unknown keys are errors (a typo must not silently build a
+/// different image).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// The Debian suite, e.g. `bookworm`.
+    pub suite: String,
+    /// The mirror; when absent, the one apt uses on this machine.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// mmdebstrap's `--variant` (`apt` unless said otherwise).
+    #[serde(default = "default_variant")]
+    pub variant: String,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Shell commands run once inside the image at build time (`chroot sh -c`).
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Files copied into the image: path inside -> host path (relative to the definition).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+fn default_variant() -> String {
+    "apt".to_string()
+}
+
+/// A definition as loaded: its name, where it came from and its text.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub name: String,
+    pub path: PathBuf,
+    pub def: Definition,
+}
+
+impl Definition {
+    /// Parses a definition's text; errors name `file:line`.
+    pub fn parse(text: &str, path: &Path) -> Result<Definition, TestbedError> {
+        let def: Definition = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            TestbedError::Definition { path: path.to_path_buf(), line, msg: e.message().trim().to_string() }
+        })?;
+        let bad = |msg: String| TestbedError::Definition { path: path.to_path_buf(), line: None, msg };
+        let word_ok =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-+.:~_".contains(&b));
+        if !word_ok(&def.suite) {
+            return Err(bad(format!("suite {:?} is not a suite name", def.suite)));
+        }
+        if let Some(p) = def.packages.iter().find(|p| !word_ok(p)) {
+            return Err(bad(format!("package {p:?} is not a package name")));
+        }
+        if ![
+            "extract",
+            "custom",
+            "essential",
+            "apt",
+            "required",
+            "minbase",
+            "buildd",
+            "important",
+            "debootstrap",
+            "standard",
+        ]
+        .contains(&def.variant.as_str())
+        {
+            return Err(bad(format!("variant {:?} is not an mmdebstrap variant", def.variant)));
+        }
+        if let Some(m) = &def.mirror
+            && !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
+        {
+            return Err(bad(format!("mirror {m:?} is not an http(s):// or file:// URL")));
+        }
+        if let Some(inside) = def.files.keys().find(|k| !k.starts_with('/')) {
+            return Err(bad(format!("files: {inside:?} must be an absolute path inside the image")));
+        }
+        Ok(def)
+    }
+
+    /// The mirror to use: the definition's, else apt's on this machine.
+    pub fn mirror(&self) -> String {
+        self.mirror
+            .clone()
+            .unwrap_or_else(|| apt_mirror(&self.suite).unwrap_or_else(|| DEFAULT_MIRROR.to_string()))
+    }
+
+    /// The same definition with the mirror resolved: what the image key hashes.
+    pub fn resolved(&self) -> Definition {
+        Definition { mirror: Some(self.mirror()), ..self.clone() }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Finds a definition by name (in the testbeds directories) or by path.
+pub fn load(name_or_path: &str) -> Result<Loaded, TestbedError> {
+    let path = find(name_or_path)?;
+    let text = fsx::read_to_string(&path)?;
+    let def = Definition::parse(&text, &path)?;
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Loaded { name, path, def })
+}
+
+/// Where definitions are looked up by name, first match wins: `$SRUKIT_TESTBEDS`,
+/// `./testbeds`, the source tree's `testbeds/`, `/usr/share/srukit/testbeds`.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("SRUKIT_TESTBEDS") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(PathBuf::from("testbeds"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("testbeds"));
+    dirs.push(PathBuf::from("/usr/share/srukit/testbeds"));
+    dirs
+}
+
+fn find(name_or_path: &str) -> Result<PathBuf, TestbedError> {
+    if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
+        let p = PathBuf::from(name_or_path);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(TestbedError::UnknownDefinition { name: name_or_path.to_string(), searched: vec![p] })
+        };
+    }
+    let searched: Vec<PathBuf> =
+        search_dirs().into_iter().map(|d| d.join(format!("{name_or_path}.toml"))).collect();
+    searched
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| TestbedError::UnknownDefinition { name: name_or_path.to_string(), searched })
+}
+
+/// The first Debian mirror apt uses for `suite` here, from deb822 `.sources` files and
+/// one-line `sources.list` entries (only `Types: deb`, and not the security archive,
+/// which carries no full suite).
+fn apt_mirror(suite: &str) -> Option<String> {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        more.sort();
+        files.extend(more);
+    }
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let found = if f.extension().is_some_and(|e| e == "sources") {
+            deb822_mirror(&text, suite)
+        } else {
+            one_line_mirror(&text, suite)
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn deb822_mirror(text: &str, suite: &str) -> Option<String> {
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let types = field("Types").unwrap_or_default();
+        let suites = field("Suites").unwrap_or_default();
+        if types.split_whitespace().any(|t| t == "deb") && suites.split_whitespace().any(|s| s == suite) {
+            return field("URIs").and_then(|u| u.split_whitespace().next().map(str::to_string));
+        }
+    }
+    None
+}
+
+fn one_line_mirror(text: &str, suite: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let words: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        (words.len() >= 3 && words[0] == "deb" && words[2] == suite).then(|| words[1].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = "suite = \"bookworm\"\npackages = [\"tgt\"]\npackagez = [\"x\"]\n";
+        let err = Definition::parse(text, Path::new("t/x.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("t/x.toml:3:"), "{err}");
+        assert!(err.to_string().contains("packagez"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let d = Definition::parse("suite = \"bookworm\"\n", Path::new("a.toml")).unwrap();
+        assert_eq!(d.variant, "apt");
+        assert!(d.packages.is_empty());
+        let bad = Definition::parse("suite = \"bookworm\"\npackages=[\"a b\"]\n", Path::new("a.toml"));
+        assert!(bad.unwrap_err().to_string().contains("\"a b\""));
+        let bad = Definition::parse("suite = \"bookworm\"\nmirror=\"ftp://x\"\n", Path::new("a.toml"));
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn mirrors_from_apt_sources() {
+        let deb822 = "Types: deb-src\nURIs: http://src/\nSuites: bookworm\n\nTypes: deb\nURIs: http://m/debian\nSuites: bookworm bookworm-updates\n";
+        assert_eq!(deb822_mirror(deb822, "bookworm").as_deref(), Some("http://m/debian"));
+        assert_eq!(deb822_mirror(deb822, "trixie"), None);
+        let list = "# c\ndeb [arch=amd64] http://x/debian bookworm main\n";
+        assert_eq!(one_line_mirror(list, "bookworm").as_deref(), Some("http://x/debian"));
+    }
+}

@@ -1,0 +1,591 @@
+//! The verification result: what `srukit verify` writes to `OUT/result.json` and what
+//! `srukit report` reads. Owns the serde types and their stable field names (schema
+//! version 1, documented in docs/result-schema.md and docs/result.schema.json).
+//!
+//! Field names are a contract with CI pipelines: renaming one is a schema version bump.
+//! Readers ignore fields they do not know, so adding an optional field is not.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The schema version this srukit writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One verification: a plan run on the old and new packages, every phase, every check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResult {
+    pub schema_version: u32,
+    /// The srukit that produced the result (`CARGO_PKG_VERSION`).
+    pub srukit_version: String,
+    pub plan: PlanInfo,
+    pub verdict: Verdict,
+    /// One sentence: why the verdict is what it is.
+    pub reason: String,
+    pub sides: Sides,
+    /// One run per (side, phase), in the order they are reported: before then after, and the
+    /// plan's phase order within a side.
+    pub runs: Vec<Run>,
+    /// RFC 3339, UTC.
+    pub started: String,
+    /// RFC 3339, UTC.
+    pub finished: String,
+    pub seconds: f64,
+}
+
+/// The plan as it was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanInfo {
+    pub name: String,
+    /// The plan file, as given on the command line.
+    pub path: String,
+    pub bugs: Vec<BugRef>,
+    /// The release the update targets (`trusty`, `bookworm`): names the verification tag.
+    #[serde(default)]
+    pub series: Option<String>,
+    /// `ubuntu` or `debian`.
+    pub distro: String,
+    pub summary: String,
+    /// The SRU test case in the verifier's words, when the plan carries it.
+    #[serde(default)]
+    pub test_case: Option<String>,
+}
+
+/// A bug the update fixes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BugRef {
+    pub tracker: Tracker,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tracker {
+    Launchpad,
+    Debian,
+}
+
+impl std::fmt::Display for BugRef {
+    /// The changelog spelling: `LP: #1336568` (Ubuntu) or `Closes: #123456` (Debian).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tracker {
+            Tracker::Launchpad => write!(f, "LP: #{}", self.id),
+            Tracker::Debian => write!(f, "Closes: #{}", self.id),
+        }
+    }
+}
+
+/// The outcome of the whole verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every expectation held, before and after.
+    VerificationDone,
+    /// An expectation on the after side failed.
+    VerificationFailed,
+    /// The bug did not reproduce on the before side, or a value fell between thresholds.
+    Inconclusive,
+    /// A check could not run; nothing was proven either way.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::VerificationDone => "verification-done",
+            Verdict::VerificationFailed => "verification-failed",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// The Launchpad tag a verifier sets: `verification-done-<series>` or
+    /// `verification-failed-<series>` (plain `verification-done` when no series is known).
+    /// Inconclusive and error results name no tag: setting one would claim a verification
+    /// that did not happen.
+    pub fn tag(self, series: Option<&str>) -> Option<String> {
+        let base = match self {
+            Verdict::VerificationDone | Verdict::VerificationFailed => self.as_str(),
+            Verdict::Inconclusive | Verdict::Error => return None,
+        };
+        Some(match series {
+            Some(s) if !s.is_empty() => format!("{base}-{s}"),
+            _ => base.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The packages under test on each side; a side is absent when `verify --only` skipped it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sides {
+    #[serde(default)]
+    pub before: Option<PackageSet>,
+    #[serde(default)]
+    pub after: Option<PackageSet>,
+}
+
+/// What one side installs, and what dpkg-query said was installed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageSet {
+    pub packages: Vec<PackageUnderTest>,
+    /// `dpkg-query -W` inside the testbed, before any check ran.
+    pub installed: Vec<InstalledPackage>,
+}
+
+/// One binary package under test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageUnderTest {
+    pub name: String,
+    pub version: String,
+    /// The .deb's file name (empty for an `apt:` package until apt downloaded it).
+    pub file: String,
+    pub sha256: String,
+    /// Where it came from: the .deb's path, or `apt:NAME=VERSION` for the mirror.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledPackage {
+    pub name: String,
+    pub version: String,
+}
+
+/// Which package version a run tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    Before,
+    After,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Before => "before",
+            Side::After => "after",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One (side, phase) pair, run in its own fresh testbed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub side: Side,
+    /// The plan's phase name (`default`, `off`).
+    pub phase: String,
+    /// The configuration the phase changed before the package was exercised.
+    pub config_edits: Vec<ConfigEdit>,
+    pub testbed: Testbed,
+    pub checks: Vec<CheckResult>,
+    pub seconds: f64,
+    /// Set when the run stopped before its checks (the testbed did not start, the packages
+    /// under test were not the ones installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One `key = value` set in one section of one config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigEdit {
+    pub file: String,
+    pub section: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl std::fmt::Display for ConfigEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}] {} = {}", self.file, self.section, self.key, self.value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Testbed {
+    /// The image name (`bookworm-tgt`).
+    pub image: String,
+    /// sha256 of the image tarball the testbed was made from.
+    pub image_sha256: String,
+    /// `unshare`, `nspawn`, ...
+    pub backend: String,
+}
+
+/// The checks srukit knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    /// The `write-cache` line of the tgt target file the package wrote.
+    TargetFile,
+    /// WCE in the caching mode page, read over iSCSI.
+    Wce,
+    /// O_DIRECT on the backing store's fd in tgtd.
+    ODirect,
+    /// Dirty page-cache KiB in tgtd's memory cgroup after N MiB written.
+    DataAtRisk,
+}
+
+impl CheckId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::TargetFile => "target-file",
+            CheckId::Wce => "wce",
+            CheckId::ODirect => "o-direct",
+            CheckId::DataAtRisk => "data-at-risk",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A check's outcome against what the plan expected for its (side, phase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// A value between thresholds: never a pass.
+    Inconclusive,
+    /// The check could not run.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One check in one run, with its evidence verbatim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: CheckId,
+    pub title: String,
+    /// What the plan expected, in words (`write-cache off`, `WCE=0`, `safe`).
+    pub expected: String,
+    /// What the check saw, in the same words.
+    pub observed: String,
+    pub outcome: Outcome,
+    /// The raw material: file lines, mode page bytes in hex, fdinfo flags, KiB dirty,
+    /// bytes written, timings. Free-form per check; documented in docs/result-schema.md.
+    pub evidence: serde_json::Value,
+    pub seconds: f64,
+}
+
+impl CheckResult {
+    pub fn new(
+        id: CheckId,
+        title: impl Into<String>,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        outcome: Outcome,
+        evidence: serde_json::Value,
+        seconds: f64,
+    ) -> CheckResult {
+        CheckResult {
+            id,
+            title: title.into(),
+            expected: expected.into(),
+            observed: observed.into(),
+            outcome,
+            evidence,
+            seconds,
+        }
+    }
+}
+
+/// How many checks ended how, over a whole result or one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub inconclusive: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: Outcome) {
+        self.total += 1;
+        match outcome {
+            Outcome::Pass => self.pass += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Inconclusive => self.inconclusive += 1,
+            Outcome::Error => self.error += 1,
+        }
+    }
+}
+
+impl PlanInfo {
+    pub fn new(name: impl Into<String>, path: impl Into<String>, summary: impl Into<String>) -> PlanInfo {
+        PlanInfo {
+            name: name.into(),
+            path: path.into(),
+            bugs: Vec::new(),
+            series: None,
+            distro: "ubuntu".to_string(),
+            summary: summary.into(),
+            test_case: None,
+        }
+    }
+}
+
+impl PackageUnderTest {
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        file: impl Into<String>,
+        sha256: impl Into<String>,
+        source: impl Into<String>,
+    ) -> PackageUnderTest {
+        PackageUnderTest {
+            name: name.into(),
+            version: version.into(),
+            file: file.into(),
+            sha256: sha256.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl InstalledPackage {
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> InstalledPackage {
+        InstalledPackage { name: name.into(), version: version.into() }
+    }
+}
+
+impl ConfigEdit {
+    pub fn new(
+        file: impl Into<String>,
+        section: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> ConfigEdit {
+        ConfigEdit { file: file.into(), section: section.into(), key: key.into(), value: value.into() }
+    }
+}
+
+impl Testbed {
+    pub fn new(
+        image: impl Into<String>,
+        image_sha256: impl Into<String>,
+        backend: impl Into<String>,
+    ) -> Testbed {
+        Testbed { image: image.into(), image_sha256: image_sha256.into(), backend: backend.into() }
+    }
+}
+
+impl Run {
+    pub fn new(side: Side, phase: impl Into<String>, testbed: Testbed) -> Run {
+        Run {
+            side,
+            phase: phase.into(),
+            config_edits: Vec::new(),
+            testbed,
+            checks: Vec::new(),
+            seconds: 0.0,
+            error: None,
+        }
+    }
+
+    pub fn check(&self, id: CheckId) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        self.checks.iter().for_each(|ch| c.add(ch.outcome));
+        c
+    }
+}
+
+impl VerifyResult {
+    /// A result with no runs yet, verdict `error` until the engine decides otherwise: a
+    /// result written half-way (srukit killed) must not read as a pass.
+    pub fn new(plan: PlanInfo, started: DateTime<Utc>) -> VerifyResult {
+        let ts = rfc3339(started);
+        VerifyResult {
+            schema_version: SCHEMA_VERSION,
+            srukit_version: env!("CARGO_PKG_VERSION").to_string(),
+            plan,
+            verdict: Verdict::Error,
+            reason: "the verification did not finish".to_string(),
+            sides: Sides::default(),
+            runs: Vec::new(),
+            started: ts.clone(),
+            finished: ts,
+            seconds: 0.0,
+        }
+    }
+
+    /// Records the verdict and the end time.
+    pub fn finish(&mut self, verdict: Verdict, reason: impl Into<String>, finished: DateTime<Utc>) {
+        self.verdict = verdict;
+        self.reason = reason.into();
+        self.finished = rfc3339(finished);
+        if let Ok(start) = DateTime::parse_from_rfc3339(&self.started) {
+            self.seconds = (finished - start.with_timezone(&Utc)).num_milliseconds().max(0) as f64 / 1000.0;
+        }
+    }
+
+    pub fn side(&self, side: Side) -> Option<&PackageSet> {
+        match side {
+            Side::Before => self.sides.before.as_ref(),
+            Side::After => self.sides.after.as_ref(),
+        }
+    }
+
+    pub fn run(&self, side: Side, phase: &str) -> Option<&Run> {
+        self.runs.iter().find(|r| r.side == side && r.phase == phase)
+    }
+
+    /// The phase names in the order they first appear.
+    pub fn phases(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.runs {
+            if !out.contains(&r.phase.as_str()) {
+                out.push(&r.phase);
+            }
+        }
+        out
+    }
+
+    /// The check ids in the order they first appear in `phase`'s runs.
+    pub fn check_ids(&self, phase: &str) -> Vec<CheckId> {
+        let mut out = Vec::new();
+        for r in self.runs.iter().filter(|r| r.phase == phase) {
+            for c in &r.checks {
+                if !out.contains(&c.id) {
+                    out.push(c.id);
+                }
+            }
+        }
+        out
+    }
+
+    /// The config edits of a phase (the same on both sides by construction; the first run
+    /// that has the phase says).
+    pub fn phase_edits(&self, phase: &str) -> &[ConfigEdit] {
+        self.runs.iter().find(|r| r.phase == phase).map(|r| r.config_edits.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        self.runs.iter().flat_map(|r| &r.checks).for_each(|ch| c.add(ch.outcome));
+        c
+    }
+
+    /// The series a report names: the one asked for, else the plan's.
+    pub fn series<'a>(&'a self, asked: Option<&'a str>) -> Option<&'a str> {
+        asked.or(self.plan.series.as_deref())
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a result serializes");
+        s.push('\n');
+        s
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> VerifyResult {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mut r = VerifyResult::new(PlanInfo::new("lp1336568", "verify.toml", "write cache"), t0);
+        let tb = Testbed::new("bookworm-tgt", "ab".repeat(32), "unshare");
+        for side in [Side::Before, Side::After] {
+            for phase in ["default", "off"] {
+                let mut run = Run::new(side, phase, tb.clone());
+                let outcome =
+                    if side == Side::After && phase == "off" { Outcome::Fail } else { Outcome::Pass };
+                run.checks.push(CheckResult::new(
+                    CheckId::Wce,
+                    "WCE",
+                    "WCE=1",
+                    "WCE=1",
+                    outcome,
+                    serde_json::json!({"byte2": "0x14"}),
+                    0.1,
+                ));
+                r.runs.push(run);
+            }
+        }
+        r.finish(Verdict::VerificationFailed, "after/off", t0 + chrono::Duration::milliseconds(12_345));
+        r
+    }
+
+    #[test]
+    fn field_names_are_the_documented_ones() {
+        let v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["verdict"], "verification-failed");
+        assert_eq!(v["runs"][0]["side"], "before");
+        assert_eq!(v["runs"][0]["checks"][0]["id"], "wce");
+        assert_eq!(v["runs"][3]["checks"][0]["outcome"], "fail");
+        assert_eq!(v["started"], "2026-11-25T10:00:00.000Z");
+        assert_eq!(v["seconds"], 12.345);
+        assert!(v["runs"][0].get("error").is_none(), "no error key when the run had none");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let r = sample();
+        let back: VerifyResult = serde_json::from_str(&r.to_json_pretty()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn lookups_and_counts() {
+        let r = sample();
+        assert_eq!(r.phases(), ["default", "off"]);
+        assert_eq!(r.run(Side::After, "off").unwrap().checks[0].outcome, Outcome::Fail);
+        assert!(r.run(Side::After, "nope").is_none());
+        let c = r.counts();
+        assert_eq!((c.total, c.pass, c.fail), (4, 3, 1));
+        assert_eq!(r.check_ids("off"), [CheckId::Wce]);
+    }
+
+    #[test]
+    fn tags_only_for_done_and_failed() {
+        assert_eq!(Verdict::VerificationDone.tag(Some("trusty")).unwrap(), "verification-done-trusty");
+        assert_eq!(Verdict::VerificationFailed.tag(None).unwrap(), "verification-failed");
+        assert_eq!(Verdict::Inconclusive.tag(Some("trusty")), None);
+        assert_eq!(Verdict::Error.tag(Some("trusty")), None);
+    }
+
+    #[test]
+    fn a_new_result_is_not_a_pass() {
+        let r = VerifyResult::new(PlanInfo::new("p", "p.toml", "s"), Utc::now());
+        assert_eq!(r.verdict, Verdict::Error);
+    }
+}

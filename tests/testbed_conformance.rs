@@ -1,0 +1,232 @@
+//! One conformance suite run against every testbed backend (unshare, nspawn): exec, spawn,
+//! copy in/out, the data dir, connect_tcp into the testbed's network, memory cgroups,
+//! isolation between testbeds and from the image, and teardown leaving nothing behind.
+//! Needs root; builds (once, cached) the bookworm-tgt image.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use srukit::reporter::Quiet;
+use srukit::testbed::{self, Backend, ExecRequest, Image, OpenOptions, Testbed};
+
+fn image() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| testbed::ensure_image("bookworm-tgt", &Quiet).expect("bookworm-tgt image builds"))
+}
+
+fn open(backend: Backend) -> Box<dyn Testbed> {
+    testbed::open(image(), &OpenOptions { backend, ..Default::default() }).expect("testbed opens")
+}
+
+fn sh(tb: &mut Box<dyn Testbed>, script: &str) -> String {
+    let out = tb.exec(&ExecRequest::shell(script)).unwrap();
+    assert!(out.success(), "`{script}` failed ({}): {}", out.status, out.stderr_str());
+    out.stdout_str()
+}
+
+/// A python3 listener on 127.0.0.1:3260 inside the testbed that answers `word` to anyone.
+fn listen(tb: &mut Box<dyn Testbed>, word: &str) -> u32 {
+    let prog = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+s.bind(('127.0.0.1',3260))\ns.listen()\nwhile True:\n c,_=s.accept()\n c.sendall(sys.argv[1].encode())\n c.close()\n";
+    tb.spawn(&ExecRequest::new(["python3", "-c", prog, word])).unwrap()
+}
+
+fn ask(tb: &dyn Testbed) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tb.connect_tcp("127.0.0.1:3260".parse().unwrap()) {
+            Ok(mut s) => {
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).unwrap();
+                return answer;
+            }
+            Err(e) if Instant::now() > deadline => panic!("listener never answered: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Everything a testbed leaves on the host while it runs, to check it is gone after close.
+struct Footprint {
+    id: String,
+    init: u32,
+    paths: Vec<PathBuf>,
+}
+
+fn footprint(tb: &dyn Testbed) -> Footprint {
+    let id = tb.id().to_string();
+    let mut paths =
+        vec![Path::new("/run/srukit/testbeds").join(&id), tb.data_dir().parent().unwrap().to_path_buf()];
+    for h in ["systemd", "unified", "memory"] {
+        paths.push(Path::new("/sys/fs/cgroup").join(h).join("srukit").join(&id));
+    }
+    Footprint { id, init: tb.init_pid(), paths }
+}
+
+/// Running (a zombie waiting for its reaper is dead).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !matches!(s[s.rfind(')').unwrap() + 2..].chars().next(), Some('Z' | 'X')))
+        .unwrap_or(false)
+}
+
+fn assert_gone(f: &Footprint) {
+    assert!(!alive(f.init), "pid 1 of {} survived", f.id);
+    for p in &f.paths {
+        assert!(!p.exists(), "{} survived close", p.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&f.id), "a mount of {} is left", f.id);
+}
+
+macro_rules! conformance {
+    ($modname:ident, $backend:expr) => {
+        mod $modname {
+            use super::*;
+
+            #[test]
+            fn exec_status_output_env_cwd_stdin() {
+                let mut tb = open($backend);
+                let req = ExecRequest::shell("echo out; echo err >&2; echo $FOO; pwd; cat; exit 3")
+                    .env("FOO", "bar baz")
+                    .cwd("/usr/share")
+                    .stdin(b"from stdin".to_vec());
+                let out = tb.exec(&req).unwrap();
+                assert_eq!(out.status, 3);
+                assert_eq!(out.stdout_str(), "out\nbar baz\n/usr/share\nfrom stdin");
+                assert_eq!(out.stderr_str(), "err\n");
+                // The image's own files, not the host's.
+                assert_eq!(sh(&mut tb, ". /etc/os-release; echo $VERSION_CODENAME"), "bookworm\n");
+                assert!(sh(&mut tb, "command -v tgtd").contains("tgtd"));
+                let f = footprint(tb.as_ref());
+                tb.close().unwrap();
+                assert_gone(&f);
+            }
+
+            #[test]
+            fn exec_timeout_kills_and_log_streams() {
+                let mut tb = open($backend);
+                let started = Instant::now();
+                let err = tb
+                    .exec(&ExecRequest::new(["sleep", "31"]).timeout(Duration::from_millis(300)))
+                    .unwrap_err();
+                assert!(matches!(err, testbed::TestbedError::Timeout { .. }), "{err}");
+                assert!(started.elapsed() < Duration::from_secs(5));
+                assert_eq!(sh(&mut tb, "ps -eo args | grep -cx 'sleep 31' || true"), "0\n");
+                let dir = tempfile::tempdir().unwrap();
+                let log = dir.path().join("log");
+                let out = tb.exec(&ExecRequest::shell("echo one; echo two >&2").log(&log)).unwrap();
+                assert!(out.success() && out.stdout.is_empty());
+                assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+                tb.close().unwrap();
+            }
+
+            #[test]
+            fn copy_in_out_and_data_dir() {
+                let mut tb = open($backend);
+                let dir = tempfile::tempdir().unwrap();
+                let src = dir.path().join("tree");
+                std::fs::create_dir_all(src.join("sub")).unwrap();
+                std::fs::write(src.join("sub/f"), "hello").unwrap();
+                tb.copy_in(&src, Path::new("/opt/tree")).unwrap();
+                tb.copy_in(&src.join("sub/f"), Path::new("/root/single")).unwrap();
+                assert_eq!(sh(&mut tb, "cat /opt/tree/sub/f /root/single"), "hellohello");
+                sh(&mut tb, "mkdir -p /out/d && echo made > /out/d/x");
+                tb.copy_out(Path::new("/out"), &dir.path().join("back")).unwrap();
+                assert_eq!(std::fs::read_to_string(dir.path().join("back/d/x")).unwrap(), "made\n");
+                std::fs::write(tb.data_dir().join("lun"), "disk").unwrap();
+                assert_eq!(
+                    sh(&mut tb, &format!("cat {}/lun; echo inside > {0}/back", testbed::INSIDE_DATA_DIR)),
+                    "disk"
+                );
+                assert_eq!(std::fs::read_to_string(tb.data_dir().join("back")).unwrap(), "inside\n");
+                tb.close().unwrap();
+            }
+
+            #[test]
+            fn writes_do_not_reach_the_image() {
+                let mut tb = open($backend);
+                sh(&mut tb, "echo x > /etc/srukit-probe; rm /usr/sbin/tgtadm; echo y > /tmp/t");
+                assert!(!image().lower.join("etc/srukit-probe").exists());
+                assert!(image().lower.join("usr/sbin/tgtadm").exists());
+                tb.close().unwrap();
+                let mut fresh = open($backend);
+                assert_eq!(
+                    sh(&mut fresh, "ls /etc/srukit-probe 2>/dev/null; command -v tgtadm"),
+                    "/usr/sbin/tgtadm\n"
+                );
+                fresh.close().unwrap();
+            }
+
+            #[test]
+            fn spawn_connect_host_pid_and_memory_cgroup() {
+                let mut tb = open($backend);
+                let pid = listen(&mut tb, "hello");
+                assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "python3");
+                assert!(tb.host_pids_named("python3").unwrap().contains(&pid));
+                // The host can read the daemon's fd table, as verify does for tgtd.
+                assert!(std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().count() >= 3);
+                let inner: u32 = sh(&mut tb, "pgrep -x python3").trim().parse().unwrap();
+                assert_eq!(tb.host_pid(inner).unwrap(), pid);
+                assert_eq!(ask(tb.as_ref()), "hello");
+                let cg = tb.memory_cgroup("daemon").unwrap();
+                cg.add_pid(pid).unwrap();
+                assert_eq!(cg.pids(), vec![pid]);
+                let stat = cg.stat().unwrap();
+                assert!(stat.contains_key("dirty") && stat.contains_key("cache"), "{stat:?}");
+                let cg_path = cg.path().to_path_buf();
+                let f = footprint(tb.as_ref());
+                tb.close().unwrap();
+                assert!(!cg_path.exists());
+                assert!(!alive(pid), "the daemon survived close");
+                assert_gone(&f);
+            }
+
+            #[test]
+            fn two_testbeds_do_not_see_each_other() {
+                let mut a = open($backend);
+                let mut b = open($backend);
+                listen(&mut a, "from-a");
+                listen(&mut b, "from-b");
+                assert_eq!(ask(a.as_ref()), "from-a");
+                assert_eq!(ask(b.as_ref()), "from-b");
+                assert_ne!(sh(&mut a, "hostname"), sh(&mut b, "hostname"));
+                // Each sees its own listener only, not the other's process.
+                assert_eq!(sh(&mut a, "pgrep -c -x python3"), "1\n");
+                assert_eq!(sh(&mut b, "pgrep -c -x python3"), "1\n");
+                a.close().unwrap();
+                b.close().unwrap();
+            }
+
+            #[test]
+            fn drop_tears_down_too() {
+                let tb = open($backend);
+                let f = footprint(tb.as_ref());
+                drop(tb);
+                assert_gone(&f);
+            }
+        }
+    };
+}
+
+conformance!(unshare, Backend::Unshare);
+conformance!(nspawn, Backend::Nspawn { boot: false });
+
+#[test]
+fn host_network_mode_shares_the_network_and_resolv_conf() {
+    let opts = OpenOptions { host_network: true, ..Default::default() };
+    let mut tb = testbed::open(image(), &opts).unwrap();
+    let links = sh(&mut tb, "ip -br link | wc -l");
+    assert!(links.trim().parse::<u32>().unwrap() > 1, "only lo: not the host's network");
+    assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());
+    tb.close().unwrap();
+}
+
+#[test]
+fn boot_needs_systemd_in_the_image() {
+    let opts = OpenOptions { backend: Backend::Nspawn { boot: true }, ..Default::default() };
+    let err = testbed::open(image(), &opts).err().expect("bookworm-tgt has no systemd");
+    assert!(err.to_string().contains("systemd-sysv"), "{err}");
+}
