@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use srukit::formats::tgt_config::{TgtConfig, WriteCache};
-use srukit::verify::plan::{CheckKind, Plan, Side, expand};
+use srukit::verify::plan::{BOTH_SIDES, CheckId, Plan, Side, expand};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -18,17 +18,14 @@ fn load(rel: &str) -> Plan {
 
 /// The expectation table as (side, phase) -> [target-file, wce, o-direct, data-at-risk].
 fn table(plan: &Plan) -> BTreeMap<(Side, String), Vec<String>> {
-    plan.expect
-        .iter()
-        .map(|(k, t)| (k.clone(), plan.checks.iter().map(|c| t[c].clone()).collect()))
-        .collect()
+    plan.expect.iter().map(|(k, t)| (k.clone(), plan.checks.iter().map(|c| t[c].clone()).collect())).collect()
 }
 
 fn row(side: Side, phase: &str, values: [&str; 4]) -> ((Side, String), Vec<String>) {
     ((side, phase.to_string()), values.iter().map(|s| s.to_string()).collect())
 }
 
-const ALL_FOUR: [CheckKind; 4] = [CheckKind::TargetFile, CheckKind::Wce, CheckKind::ODirect, CheckKind::DataAtRisk];
+const ALL_FOUR: [CheckId; 4] = [CheckId::TargetFile, CheckId::Wce, CheckId::ODirect, CheckId::DataAtRisk];
 
 /// The variables the engine defines for every step, with stand-in values.
 fn engine_vars(plan: &Plan, phase: &str) -> BTreeMap<String, String> {
@@ -51,11 +48,13 @@ fn assert_variables_resolve(plan: &Plan) {
         expand(&plan.raw.target.file, &vars).unwrap();
         for step in &plan.raw.steps {
             for arg in &step.run {
-                expand(arg, &vars).unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
+                expand(arg, &vars)
+                    .unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
             }
             if let Some(w) = &step.write {
                 expand(&w.path, &vars).unwrap();
-                expand(&w.content, &vars).unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
+                expand(&w.content, &vars)
+                    .unwrap_or_else(|e| panic!("phase {}: step {}: {e}", phase.name, step.name));
             }
         }
     }
@@ -63,7 +62,13 @@ fn assert_variables_resolve(plan: &Plan) {
 
 fn assert_testbed_exists(plan: &Plan) {
     let def = repo(&format!("testbeds/{}.toml", plan.raw.testbed));
-    assert!(def.is_file(), "plan {} names testbed {}, but {} is missing", plan.raw.name, plan.raw.testbed, def.display());
+    assert!(
+        def.is_file(),
+        "plan {} names testbed {}, but {} is missing",
+        plan.raw.name,
+        plan.raw.testbed,
+        def.display()
+    );
 }
 
 #[test]
@@ -71,7 +76,7 @@ fn flagship_plan_expects_issue_8_verdict() {
     let plan = load("patches/lp1336568-iscsi-write-cache/verify.toml");
     assert_eq!(plan.raw.testbed, "bookworm-tgt");
     assert_eq!(plan.raw.install, ["cinder-volume"]);
-    assert_eq!(plan.raw.sides, Side::BOTH);
+    assert_eq!(plan.raw.sides, BOTH_SIDES);
     assert_eq!(plan.checks, ALL_FOUR);
     assert_eq!(plan.raw.data_at_risk_mib, 200);
     assert!(plan.raw.lun.size_mib > plan.raw.data_at_risk_mib, "the LUN must hold the data-at-risk write");
@@ -94,7 +99,9 @@ fn flagship_plan_expects_issue_8_verdict() {
     let export = &plan.raw.steps[0].run;
     assert_eq!(export.first().map(String::as_str), Some("cinder-volume-export"));
     assert_eq!(&export[export.len() - 2..], ["${volume_id}", "${lun}"]);
-    let install = std::fs::read_to_string(repo("testbeds/fixtures/cinder-icehouse/debian/cinder-volume.install")).unwrap();
+    let install =
+        std::fs::read_to_string(repo("testbeds/fixtures/cinder-icehouse/debian/cinder-volume.install"))
+            .unwrap();
     assert!(install.contains("bin/cinder-volume-export usr/bin"), "{install}");
 }
 
@@ -125,13 +132,13 @@ fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
         assert_eq!(target.iqn(), vars["iqn"]);
         assert!(target.unknown_keywords().is_empty(), "{}: {:?}", phase.name, target.unknown_keywords());
         assert_eq!(target.backing_stores().len(), 1);
-        let expected = match plan.expected(Side::After, &phase.name, CheckKind::TargetFile).unwrap() {
+        let expected = match plan.expected(Side::After, &phase.name, CheckId::TargetFile).unwrap() {
             "on" => WriteCache::On,
             "off" => WriteCache::Off,
             _ => WriteCache::Absent,
         };
         assert_eq!(target.write_cache(), expected, "{}:\n{text}", phase.name);
-        let direct = plan.expected(Side::After, &phase.name, CheckKind::ODirect).unwrap() == "on";
+        let direct = plan.expected(Side::After, &phase.name, CheckId::ODirect).unwrap() == "on";
         assert_eq!(target.bsoflags() == Some("direct"), direct, "{}:\n{text}", phase.name);
     }
     // tgt-admin must update, never `-e -c FILE` (which deletes every other target).

@@ -10,8 +10,8 @@ use crate::reporter::{JsonEvents, Reporter, Terminal};
 
 pub mod generate;
 pub mod patches;
-pub mod report;
 pub mod probe;
+pub mod report;
 pub mod testbed;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.

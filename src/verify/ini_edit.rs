@@ -74,7 +74,10 @@ mod tests {
                 "[DEFAULT]\n# comment\nverbose = true\niscsi_write_cache = off\n\n[database]\nx = 1\n",
             ),
             // a commented-out key is not the key
-            ("[DEFAULT]\n#iscsi_write_cache = on\n", "[DEFAULT]\n#iscsi_write_cache = on\niscsi_write_cache = off\n"),
+            (
+                "[DEFAULT]\n#iscsi_write_cache = on\n",
+                "[DEFAULT]\n#iscsi_write_cache = on\niscsi_write_cache = off\n",
+            ),
             // added at the end of its section, before the blank line and the next section
             (
                 "[DEFAULT]\nverbose = true\n\n[database]\nx = 1\n",

@@ -66,7 +66,8 @@ pub struct RawPlan {
     pub target: Target,
     pub checks: Checks,
     /// side -> phase -> check id -> expected value
-    pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub expect:
+        BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>>,
 }
 
 fn both_sides() -> Vec<Side> {
@@ -141,11 +142,18 @@ pub struct Step {
     pub write: Option<WriteFile>,
 }
 
+/// A file the step writes: its text inline (`content`), or read from `source`, a file beside
+/// the plan (a driver script that belongs to the lane, not to the image, so changing it never
+/// needs an image rebuild). Either way `content` holds the text once the plan is loaded.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteFile {
     pub path: String,
+    #[serde(default)]
     pub content: String,
+    /// Relative to the plan's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Spanned<String>>,
 }
 
 /// Where the checks find the target the steps made.
@@ -229,11 +237,14 @@ impl Plan {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
-        let raw: RawPlan =
-            toml::from_str(text).map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
+        let mut raw: RawPlan = toml::from_str(text)
+            .map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let invalid =
-            |offset: usize, message: String| PlanError::Invalid { path: path.into(), line: line_of(offset), message };
+        let invalid = |offset: usize, message: String| PlanError::Invalid {
+            path: path.into(),
+            line: line_of(offset),
+            message,
+        };
         let whole = |message: String| PlanError::Invalid { path: path.into(), line: 1, message };
 
         if raw.phases.is_empty() {
@@ -252,6 +263,19 @@ impl Plan {
             if s.run.is_empty() == s.write.is_none() {
                 return Err(whole(format!("step `{}` needs exactly one of `run` or `write`", s.name)));
             }
+        }
+        for s in &mut raw.steps {
+            let Some(w) = &mut s.write else { continue };
+            let Some(source) = &w.source else { continue };
+            if !w.content.is_empty() {
+                return Err(invalid(
+                    source.span().start,
+                    format!("step `{}`: `write` takes `content` or `source`, not both", s.name),
+                ));
+            }
+            let file = path.parent().unwrap_or(Path::new(".")).join(source.get_ref());
+            w.content = crate::fsx::read_to_string(&file)
+                .map_err(|e| invalid(source.span().start, format!("step `{}`: {e}", s.name)))?;
         }
 
         let mut checks = Vec::new();
@@ -277,25 +301,40 @@ impl Plan {
                 "before" => Side::Before,
                 "after" => Side::After,
                 other => {
-                    return Err(invalid(side_key.span().start, format!("unknown side `{other}` (before, after)")));
+                    return Err(invalid(
+                        side_key.span().start,
+                        format!("unknown side `{other}` (before, after)"),
+                    ));
                 }
             };
             if !raw.sides.contains(&side) {
-                return Err(invalid(side_key.span().start, format!("expectations for side `{side}`, which the plan does not have")));
+                return Err(invalid(
+                    side_key.span().start,
+                    format!("expectations for side `{side}`, which the plan does not have"),
+                ));
             }
             for (phase_key, values) in phases {
                 let phase = phase_key.get_ref();
                 if !raw.phases.iter().any(|p| &p.name == phase) {
-                    return Err(invalid(phase_key.span().start, format!("expectations for unknown phase `{phase}`")));
+                    return Err(invalid(
+                        phase_key.span().start,
+                        format!("expectations for unknown phase `{phase}`"),
+                    ));
                 }
                 let mut table = BTreeMap::new();
                 for (check_key, value) in values {
-                    let kind = checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(|| {
-                        invalid(
-                            check_key.span().start,
-                            format!("expectation for `{}`, which is not among the plan's [checks]", check_key.get_ref()),
-                        )
-                    })?;
+                    let kind =
+                        checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(
+                            || {
+                                invalid(
+                                    check_key.span().start,
+                                    format!(
+                                        "expectation for `{}`, which is not among the plan's [checks]",
+                                        check_key.get_ref()
+                                    ),
+                                )
+                            },
+                        )?;
                     if !allowed(kind).contains(&value.get_ref().as_str()) {
                         return Err(invalid(
                             value.span().start,
@@ -315,10 +354,17 @@ impl Plan {
         for side in &raw.sides {
             for phase in &raw.phases {
                 let Some(table) = expect.get(&(*side, phase.name.clone())) else {
-                    return Err(whole(format!("no [expect.{side}.{}] table: every (side, phase) needs one", phase.name)));
+                    return Err(whole(format!(
+                        "no [expect.{side}.{}] table: every (side, phase) needs one",
+                        phase.name
+                    )));
                 };
                 if let Some(missing) = checks.iter().find(|k| !table.contains_key(k)) {
-                    return Err(whole(format!("[expect.{side}.{}] has no expectation for `{}`", phase.name, missing.as_str())));
+                    return Err(whole(format!(
+                        "[expect.{side}.{}] has no expectation for `{}`",
+                        phase.name,
+                        missing.as_str()
+                    )));
                 }
             }
         }
@@ -359,7 +405,8 @@ pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String,
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{template}`"))?;
         let name = &after[..end];
-        let value = vars.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` in `{template}`"))?;
+        let value =
+            vars.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` in `{template}`"))?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -409,7 +456,12 @@ wce = "off"
         let cases: &[(&str, &str, usize, &str)] = &[
             ("wce = \"on\"\n[expect.after", "wce = \"maybe\"\n[expect.after", 17, "one of on, off"),
             ("[expect.before.default]", "[expect.before.defualt]", 16, "unknown phase `defualt`"),
-            ("[expect.after.default]\nwce", "[expect.after.default]\ndata-at-risk = \"safe\"\nwce", 19, "not among"),
+            (
+                "[expect.after.default]\nwce",
+                "[expect.after.default]\ndata-at-risk = \"safe\"\nwce",
+                19,
+                "not among",
+            ),
         ];
         for (from, to, line, needle) in cases {
             let text = MINIMAL.replacen(from, to, 1);
@@ -427,8 +479,29 @@ wce = "off"
 
     #[test]
     fn a_missing_expectation_is_refused() {
-        let err = parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
+        let err =
+            parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
         assert!(err.contains("no [expect.after.default]"), "{err}");
+    }
+
+    #[test]
+    fn write_source_is_read_relative_to_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lane")).unwrap();
+        std::fs::write(dir.path().join("lane/drive.py"), "print('${volume_id}')\n").unwrap();
+        let step = "[[step]]\nname = \"drive\"\nwrite = { path = \"/usr/local/bin/drive\", source = \"lane/drive.py\" }\n";
+        let text = MINIMAL.replace("[target]", &format!("{step}[target]"));
+        let plan = Plan::parse(&text, &dir.path().join("plan.toml")).unwrap();
+        let w = plan.raw.steps[1].write.as_ref().unwrap();
+        assert_eq!(w.content, "print('${volume_id}')\n");
+
+        let missing = text.replace("lane/drive.py", "lane/gone.py");
+        let err = Plan::parse(&missing, &dir.path().join("plan.toml")).unwrap_err().to_string();
+        assert!(err.contains("plan.toml:14:") && err.contains("gone.py"), "{err}");
+
+        let both = text.replace("source =", "content = \"x\", source =");
+        let err = Plan::parse(&both, &dir.path().join("plan.toml")).unwrap_err().to_string();
+        assert!(err.contains("plan.toml:14:") && err.contains("not both"), "{err}");
     }
 
     #[test]
