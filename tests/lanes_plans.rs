@@ -145,3 +145,80 @@ fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
     let update = plan.raw.steps.iter().find(|s| !s.run.is_empty()).unwrap();
     assert_eq!(update.run, ["tgt-admin", "--update", "ALL"]);
 }
+
+/// The target file Debian's cinder 21 wrote in the manual runs (testbeds/plans/README.md),
+/// byte for byte: its empty `%(target_flags)s` line keeps its indentation, and it adds
+/// `params thin_provisioning=1`.
+fn cinder21_target_file(iqn: &str, user: &str, pass: &str, cache: &str) -> String {
+    format!(
+        "\n<target {iqn}>\n    backing-store /srv/data/lun.img\n    driver iscsi\n    incominguser {user} {pass}\n    \n    write-cache {cache}\n    params thin_provisioning=1\n</target>\n"
+    )
+}
+
+#[test]
+fn real_cinder_plan_drives_cinder_21_where_it_reads_the_option() {
+    let plan = load("testbeds/plans/real-cinder.toml");
+    assert_eq!(plan.raw.sides, [Side::After]);
+    assert_eq!(plan.raw.install, ["python3-cinder"]);
+    assert_eq!(plan.checks, ALL_FOUR);
+    let want = BTreeMap::from([
+        row(Side::After, "default", ["on", "on", "off", "at-risk"]),
+        row(Side::After, "off", ["off", "off", "off", "safe"]),
+    ]);
+    assert_eq!(table(&plan), want);
+    assert_variables_resolve(&plan);
+    assert_testbed_exists(&plan);
+
+    // The image: bookworm-tgt's packages and python3-cinder, configured with one backend
+    // whose section is the one the `off` phase edits (cinder 21 ignores [DEFAULT] there).
+    let path = repo("testbeds/bookworm-cinder.toml");
+    let def = srukit::testbed::Definition::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    let tgt_path = repo("testbeds/bookworm-tgt.toml");
+    let tgt =
+        srukit::testbed::Definition::parse(&std::fs::read_to_string(&tgt_path).unwrap(), &tgt_path).unwrap();
+    for p in tgt.packages.iter().chain(["python3-cinder".to_string()].iter()) {
+        assert!(def.packages.contains(p), "bookworm-cinder lacks {p}");
+    }
+    assert_eq!(def.suite, "bookworm");
+    let setup = def.setup.join("\n");
+    let edit = &plan.raw.phases.iter().find(|p| p.name == "off").unwrap().edits[0];
+    assert_eq!((edit.key.as_str(), edit.value.as_str()), ("iscsi_write_cache", "off"));
+    assert!(setup.contains(&format!("enabled_backends = {}\n", edit.section)), "{setup}");
+    assert!(setup.contains(&format!("\n[{}]\n", edit.section)), "{setup}");
+    assert!(setup.contains("target_helper = tgtadm"), "{setup}");
+    assert!(setup.contains("volumes_dir = /var/lib/cinder/volumes"), "{setup}");
+    assert!(
+        setup.contains("'include /var/lib/cinder/volumes/*' > /etc/tgt/conf.d/cinder_tgt.conf"),
+        "{setup}"
+    );
+    assert!(plan.raw.target.file.starts_with("/var/lib/cinder/volumes/volume-"));
+
+    // The driver is written from the lane's script, and the export step runs that file.
+    let driver = plan.raw.steps.iter().find_map(|s| s.write.as_ref()).expect("a write step");
+    let script = repo("testbeds/plans/real-cinder/export.py");
+    assert_eq!(driver.content, std::fs::read_to_string(&script).unwrap());
+    for needle in
+        ["set_client_mode(False)", ".create_iscsi_target(", "enabled_backends", "config_group=backend"]
+    {
+        assert!(driver.content.contains(needle), "export.py lacks {needle}");
+    }
+    let export = plan.raw.steps.iter().find(|s| !s.run.is_empty()).unwrap();
+    assert_eq!(export.run[..2], ["python3".to_string(), driver.path.clone()]);
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // What cinder 21 writes parses to the values the plan expects, `params` and all.
+    let iqn = "iqn.2010-10.org.openstack:volume-0b66ef30-a047-4be3-b1f0-c8a84d295094";
+    for (cache, want) in [("on", WriteCache::On), ("off", WriteCache::Off)] {
+        let text = cinder21_target_file(iqn, "eaYCxge39WF3ZaTqThyQ", "M9ccRDHDDFfLp52g", cache);
+        let conf = TgtConfig::parse(&text, Path::new("volume")).unwrap();
+        let target = conf.target(iqn).unwrap();
+        assert_eq!(target.write_cache(), want);
+        assert!(target.unknown_keywords().is_empty(), "{:?}", target.unknown_keywords());
+        assert_eq!(target.incominguser()[0].user, "eaYCxge39WF3ZaTqThyQ");
+    }
+}
