@@ -60,6 +60,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::series::SeriesError,
         crate::formats::tgt_config::TgtConfigError,
         crate::verify::plan::PlanError,
+        crate::verify::VerifyError,
         crate::report::ReportError,
         crate::verify::iscsi::IscsiError,
         crate::verify::checks::data_at_risk::DataAtRiskError,

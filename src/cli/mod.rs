@@ -13,6 +13,7 @@ pub mod patches;
 pub mod probe;
 pub mod report;
 pub mod testbed;
+pub mod verify;
 
 /// Stable release updates for Debian and Ubuntu: strict backports with proof.
 #[derive(Debug, Parser)]
@@ -56,6 +57,8 @@ pub enum Command {
     /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
     #[command(subcommand)]
     Testbed(testbed::Command),
+    /// Run an SRU verification plan on the old and new packages, in fresh testbeds.
+    Verify(verify::VerifyArgs),
 }
 
 /// What every command gets from the edge.
@@ -103,5 +106,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Generate(cmd) => generate::run(cmd, &ctx),
         Command::Probe(cmd) => probe::run(cmd, &ctx),
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
     }
 }

@@ -1,8 +1,45 @@
 //! Verification: run an SRU plan on the old and new packages, in fresh testbeds, and prove
-//! the behaviour where the bug lives.
+//! the behaviour where the bug lives. Reads a plan and two package sets; writes
+//! `result.json` (the `result` types) and per-run logs into the output dir.
 
 pub mod checks;
+pub mod engine;
 pub mod ini_edit;
 pub mod iscsi;
+pub mod packages;
 pub mod plan;
 pub mod result;
+pub mod run;
+pub mod verdict;
+
+use crate::exit::{Exit, ExitCodeOf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error("packages under test: {0}")]
+    Packages(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{side}/{phase}: {message}")]
+    Run { side: result::Side, phase: String, message: String },
+    #[error(transparent)]
+    Testbed(#[from] crate::testbed::TestbedError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
+}
+
+impl ExitCodeOf for VerifyError {
+    fn exit(&self) -> Exit {
+        match self {
+            VerifyError::Plan(e) => e.exit(),
+            VerifyError::Packages(_) | VerifyError::Usage(_) => Exit::BadInput,
+            VerifyError::Testbed(e) => e.exit(),
+            VerifyError::Fs(e) => e.exit(),
+            VerifyError::Run { .. } | VerifyError::Process(_) => Exit::CouldNotRun,
+        }
+    }
+}

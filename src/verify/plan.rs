@@ -66,9 +66,11 @@ pub struct RawPlan {
     pub target: Target,
     pub checks: Checks,
     /// side -> phase -> check id -> expected value
-    pub expect:
-        BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, ExpectTable>>,
 }
+
+/// check id -> expected value, each with its place in the file for errors.
+type ExpectTable = BTreeMap<Spanned<String>, Spanned<String>>;
 
 fn both_sides() -> Vec<Side> {
     BOTH_SIDES.to_vec()

@@ -2,4 +2,5 @@
 
 pub mod data_at_risk;
 pub mod o_direct;
+pub mod target_file;
 pub mod wce;

@@ -1,0 +1,137 @@
+//! `srukit verify`: every (side, phase) of a plan, each in its own fresh testbed, in
+//! parallel, then one verdict. Reads the plan and the package sets; writes
+//! `OUT/result.json` (atomically, last) and `OUT/logs/<side>-<phase>/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::reporter::Reporter;
+use crate::testbed::OpenOptions;
+use crate::verify::VerifyError;
+use crate::verify::packages::{self, Package, PackageSource};
+use crate::verify::plan::Plan;
+use crate::verify::result::{PackageSet, PlanInfo, Run, Side, Sides, VerifyResult};
+use crate::verify::run::{self, RunOutput, RunSpec};
+
+pub struct Options {
+    pub before: Option<PackageSource>,
+    pub after: Option<PackageSource>,
+    pub only: Option<Side>,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub open: OpenOptions,
+    /// What the result says of the plan beyond its own file (bugs, series): a backport's
+    /// manifest fills it; a bare plan leaves it to the plan.
+    pub info: Option<PlanInfo>,
+}
+
+pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let sides: Vec<Side> =
+        plan.raw.sides.iter().copied().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
+    if sides.is_empty() {
+        return Err(VerifyError::Usage(format!(
+            "--only {} names a side the plan {} does not have",
+            opts.only.map(|s| s.as_str()).unwrap_or("?"),
+            plan.path.display()
+        )));
+    }
+
+    // Resolve every package first: a missing .deb is bad input, found before any testbed.
+    let mut packages: Vec<(Side, Vec<Package>)> = Vec::new();
+    for &side in &sides {
+        let src = match side {
+            Side::Before => opts.before.as_ref(),
+            Side::After => opts.after.as_ref(),
+        }
+        .ok_or_else(|| {
+            VerifyError::Usage(format!("the plan has a {side} side: give --{side} PKGS (or --only)"))
+        })?;
+        packages.push((side, packages::resolve(src, &plan.raw.install)?));
+    }
+
+    let image = {
+        let step = rep.step(&format!("testbed image {}", plan.raw.testbed));
+        let image = crate::testbed::ensure_image(&plan.raw.testbed, rep)?;
+        step.finish(&image.hash[..image.hash.len().min(12)]);
+        image
+    };
+
+    let mut specs = Vec::new();
+    for (side, pkgs) in &packages {
+        for phase in &plan.raw.phases {
+            specs.push(RunSpec {
+                plan,
+                side: *side,
+                phase,
+                packages: pkgs,
+                image: &image,
+                open: opts.open.clone(),
+                log_dir: opts.out.join("logs").join(format!("{side}-{}", phase.name)),
+            });
+        }
+    }
+
+    let step = rep.step(&format!("{} runs in fresh testbeds", specs.len()));
+    let outputs = run_all(&specs, opts.jobs.max(1));
+    step.finish("done");
+
+    let mut result_sides = Sides { before: None, after: None };
+    for (side, pkgs) in &packages {
+        let installed =
+            outputs.iter().find(|o| o.run.side == *side).map(|o| o.installed.clone()).unwrap_or_default();
+        let set = PackageSet { packages: pkgs.iter().map(Package::under_test).collect(), installed };
+        match side {
+            Side::Before => result_sides.before = Some(set),
+            Side::After => result_sides.after = Some(set),
+        }
+    }
+    let runs: Vec<Run> = outputs.into_iter().map(|o| o.run).collect();
+    let (verdict, reason) = crate::verify::verdict::decide(&runs);
+    let mut info = opts.info.clone().unwrap_or_else(|| {
+        PlanInfo::new(plan.raw.name.clone(), plan.path.display().to_string(), plan.raw.summary.clone())
+    });
+    info.path = plan.path.display().to_string();
+    let result = VerifyResult {
+        schema_version: crate::verify::result::SCHEMA_VERSION,
+        srukit_version: env!("CARGO_PKG_VERSION").to_string(),
+        plan: info,
+        verdict,
+        reason,
+        sides: result_sides,
+        runs,
+        started: started_at,
+        finished: chrono::Utc::now().to_rfc3339(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_result(&opts.out, &result)?;
+    Ok(result)
+}
+
+/// Runs the specs on at most `jobs` threads, keeping the plan's order in the output.
+fn run_all(specs: &[RunSpec], jobs: usize) -> Vec<RunOutput> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<RunOutput>>> =
+        specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(specs.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(spec) = specs.get(i) else { break };
+                    let out = run::run(spec);
+                    *slots[i].lock().expect("no thread panics holding a slot") = Some(out);
+                }
+            });
+        }
+    });
+    slots.into_iter().filter_map(|m| m.into_inner().ok().flatten()).collect()
+}
+
+fn write_result(out: &Path, result: &VerifyResult) -> Result<(), VerifyError> {
+    crate::fsx::create_dir_all(out)?;
+    let json = serde_json::to_vec_pretty(result).expect("a result serializes");
+    crate::fsx::write_atomic(&out.join("result.json"), json)?;
+    Ok(())
+}

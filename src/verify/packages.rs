@@ -1,0 +1,197 @@
+//! The packages under test for one side: a `srukit build` output dir (its manifest.json),
+//! a dir of .debs, or `apt:NAME[=VERSION]` from the mirror. Resolved on the host into files
+//! with name, version and sha256, so the result can say exactly what was tested.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::process::Cmd;
+use crate::verify::VerifyError;
+use crate::verify::result::PackageUnderTest;
+
+/// What the user named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageSource {
+    /// A build output dir (with manifest.json) or any dir of .deb files.
+    Dir(PathBuf),
+    /// A package from the mirror: used as the image has it, or fetched with `apt-get download`.
+    Apt { name: String, version: Option<String> },
+}
+
+impl PackageSource {
+    pub fn parse(arg: &str) -> PackageSource {
+        match arg.strip_prefix("apt:") {
+            Some(spec) => match spec.split_once('=') {
+                Some((n, v)) => PackageSource::Apt { name: n.to_string(), version: Some(v.to_string()) },
+                None => PackageSource::Apt { name: spec.to_string(), version: None },
+            },
+            None => PackageSource::Dir(PathBuf::from(arg)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            PackageSource::Dir(d) => d.display().to_string(),
+            PackageSource::Apt { name, version: Some(v) } => format!("apt:{name}={v}"),
+            PackageSource::Apt { name, version: None } => format!("apt:{name}"),
+        }
+    }
+}
+
+/// One .deb to install, or one package the image must already carry.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    /// `None` for an `apt:` package named without a version: whatever the image has, which
+    /// the run records after dpkg-query.
+    pub version: Option<String>,
+    /// The .deb on the host; `None` when the image carries the package.
+    pub deb: Option<PathBuf>,
+    pub sha256: Option<String>,
+    pub source: String,
+}
+
+impl Package {
+    pub fn under_test(&self) -> PackageUnderTest {
+        PackageUnderTest {
+            name: self.name.clone(),
+            version: self.version.clone().unwrap_or_default(),
+            file: self.deb.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            sha256: self.sha256.clone().unwrap_or_default(),
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// Resolves a side's source into the packages the plan installs (`install` names; all .debs
+/// in the dir when the plan names none).
+pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, VerifyError> {
+    match src {
+        PackageSource::Apt { name, version } => Ok(vec![Package {
+            name: name.clone(),
+            version: version.clone(),
+            deb: None,
+            sha256: None,
+            source: src.describe(),
+        }]),
+        PackageSource::Dir(dir) => {
+            let debs = debs_in(dir)?;
+            let mut found = Vec::new();
+            for path in debs {
+                let (name, version) = deb_identity(&path)?;
+                if !install.is_empty() && !install.contains(&name) {
+                    continue;
+                }
+                let sha256 = sha256_file(&path)?;
+                check_against_manifest(dir, &path, &sha256)?;
+                found.push(Package {
+                    name,
+                    version: Some(version),
+                    deb: Some(path),
+                    sha256: Some(sha256),
+                    source: dir.display().to_string(),
+                });
+            }
+            for want in install {
+                if !found.iter().any(|p| &p.name == want) {
+                    return Err(VerifyError::Packages(format!(
+                        "{}: no .deb of package `{want}`, which the plan installs",
+                        dir.display()
+                    )));
+                }
+            }
+            if found.is_empty() {
+                return Err(VerifyError::Packages(format!("{}: no .deb files", dir.display())));
+            }
+            Ok(found)
+        }
+    }
+}
+
+fn debs_in(dir: &Path) -> Result<Vec<PathBuf>, VerifyError> {
+    let mut debs = Vec::new();
+    for entry in crate::fsx::read_dir(dir)? {
+        let entry = entry.map_err(|source| crate::fsx::FsError { op: "list", path: dir.into(), source })?;
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "deb") {
+            debs.push(p);
+        }
+    }
+    debs.sort();
+    Ok(debs)
+}
+
+fn deb_identity(deb: &Path) -> Result<(String, String), VerifyError> {
+    let out = Cmd::new("dpkg-deb").arg("-f").arg(deb).args(["Package", "Version"]).read()?;
+    let mut name = None;
+    let mut version = None;
+    for line in out.lines() {
+        if let Some(v) = line.strip_prefix("Package: ") {
+            name = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("Version: ") {
+            version = Some(v.trim().to_string());
+        }
+    }
+    match (name, version) {
+        (Some(n), Some(v)) => Ok((n, v)),
+        _ => Err(VerifyError::Packages(format!("{}: no Package/Version in its control file", deb.display()))),
+    }
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, VerifyError> {
+    let bytes = crate::fsx::read(path)?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A build output dir says what it made; a .deb whose bytes differ from its manifest was
+/// changed after the build, and verifying it would prove nothing about the upload.
+fn check_against_manifest(dir: &Path, deb: &Path, sha256: &str) -> Result<(), VerifyError> {
+    let manifest = dir.join("manifest.json");
+    let Some(bytes) = crate::fsx::read_optional(&manifest)? else { return Ok(()) };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| VerifyError::Packages(format!("{}: {e}", manifest.display())))?;
+    let file_name = deb.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let listed = doc["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"].as_str() == Some(file_name.as_str()));
+    match listed.and_then(|f| f["sha256"].as_str()) {
+        Some(want) if want == sha256 => Ok(()),
+        Some(want) => Err(VerifyError::Packages(format!(
+            "{}: sha256 {sha256} differs from {} ({want})",
+            deb.display(),
+            manifest.display()
+        ))),
+        None => {
+            Err(VerifyError::Packages(format!("{}: not listed in {}", deb.display(), manifest.display())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sources() {
+        assert_eq!(
+            PackageSource::parse("apt:tgt=1:1.0.85-1"),
+            PackageSource::Apt { name: "tgt".into(), version: Some("1:1.0.85-1".into()) }
+        );
+        assert_eq!(PackageSource::parse("apt:tgt"), PackageSource::Apt { name: "tgt".into(), version: None });
+        assert_eq!(PackageSource::parse("out/after"), PackageSource::Dir("out/after".into()));
+    }
+
+    #[test]
+    fn a_dir_without_the_package_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(&PackageSource::Dir(dir.path().into()), &["cinder-volume".into()]).unwrap_err();
+        assert!(err.to_string().contains("cinder-volume"), "{err}");
+    }
+}
