@@ -9,7 +9,7 @@ packages=(
   # testbeds
   mmdebstrap systemd-container iproute2 uidmap procps util-linux
   # verification oracles on the host
-  tgt libiscsi-bin
+  tgt libiscsi-bin qemu-utils qemu-block-extra
   # report tests: JUnit XML schema validation, JSON Schema validation of result.json
   libxml2-utils python3-jsonschema
   # benchmarks' anchors and lintian

@@ -144,11 +144,18 @@ pub struct Step {
     pub write: Option<WriteFile>,
 }
 
+/// A file the step writes: its text inline (`content`), or read from `source`, a file beside
+/// the plan (a driver script that belongs to the lane, not to the image, so changing it never
+/// needs an image rebuild). Either way `content` holds the text once the plan is loaded.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteFile {
     pub path: String,
+    #[serde(default)]
     pub content: String,
+    /// Relative to the plan's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Spanned<String>>,
 }
 
 /// Where the checks find the target the steps made.
@@ -232,7 +239,7 @@ impl Plan {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
-        let raw: RawPlan = toml::from_str(text)
+        let mut raw: RawPlan = toml::from_str(text)
             .map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
         let invalid = |offset: usize, message: String| PlanError::Invalid {
@@ -258,6 +265,19 @@ impl Plan {
             if s.run.is_empty() == s.write.is_none() {
                 return Err(whole(format!("step `{}` needs exactly one of `run` or `write`", s.name)));
             }
+        }
+        for s in &mut raw.steps {
+            let Some(w) = &mut s.write else { continue };
+            let Some(source) = &w.source else { continue };
+            if !w.content.is_empty() {
+                return Err(invalid(
+                    source.span().start,
+                    format!("step `{}`: `write` takes `content` or `source`, not both", s.name),
+                ));
+            }
+            let file = path.parent().unwrap_or(Path::new(".")).join(source.get_ref());
+            w.content = crate::fsx::read_to_string(&file)
+                .map_err(|e| invalid(source.span().start, format!("step `{}`: {e}", s.name)))?;
         }
 
         let mut checks = Vec::new();
@@ -464,6 +484,26 @@ wce = "off"
         let err =
             parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
         assert!(err.contains("no [expect.after.default]"), "{err}");
+    }
+
+    #[test]
+    fn write_source_is_read_relative_to_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lane")).unwrap();
+        std::fs::write(dir.path().join("lane/drive.py"), "print('${volume_id}')\n").unwrap();
+        let step = "[[step]]\nname = \"drive\"\nwrite = { path = \"/usr/local/bin/drive\", source = \"lane/drive.py\" }\n";
+        let text = MINIMAL.replace("[target]", &format!("{step}[target]"));
+        let plan = Plan::parse(&text, &dir.path().join("plan.toml")).unwrap();
+        let w = plan.raw.steps[1].write.as_ref().unwrap();
+        assert_eq!(w.content, "print('${volume_id}')\n");
+
+        let missing = text.replace("lane/drive.py", "lane/gone.py");
+        let err = Plan::parse(&missing, &dir.path().join("plan.toml")).unwrap_err().to_string();
+        assert!(err.contains("plan.toml:14:") && err.contains("gone.py"), "{err}");
+
+        let both = text.replace("source =", "content = \"x\", source =");
+        let err = Plan::parse(&both, &dir.path().join("plan.toml")).unwrap_err().to_string();
+        assert!(err.contains("plan.toml:14:") && err.contains("not both"), "{err}");
     }
 
     #[test]
