@@ -62,6 +62,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         crate::formats::tgt_config::TgtConfigError,
         crate::verify::plan::PlanError,
         crate::verify::VerifyError,
+        crate::pipeline::PipelineError,
         crate::report::ReportError,
         crate::testbed::TestbedError,
         crate::formats::version::VersionError,

@@ -17,6 +17,7 @@ pub mod patch;
 pub mod report;
 pub mod testbed;
 pub mod verify;
+pub mod pipeline;
 
 pub mod cli;
 

@@ -17,7 +17,9 @@ fn main() {
     let json = cli.json;
     let code = match cli::run(cli) {
         Ok(outcome) => {
-            if json {
+            if json && outcome.compact {
+                println!("{}", serde_json::to_string(&outcome.json).expect("a JSON value prints"));
+            } else if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.json).expect("a JSON value prints"));
             } else if !outcome.text.is_empty() {
                 print!("{}", outcome.text);

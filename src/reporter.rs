@@ -20,6 +20,8 @@ pub struct Step {
     started: Instant,
     bar: Option<indicatif::ProgressBar>,
     json: bool,
+    /// A plain line at the end (no terminal, but `-v`).
+    plain: bool,
     done: bool,
 }
 
@@ -47,6 +49,8 @@ impl Step {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
             eprintln!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
+        } else if self.plain {
+            eprintln!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
         } else if self.json {
             let ev = serde_json::json!({"event": "step-end", "step": self.name, "outcome": outcome,
                 "seconds": elapsed.as_secs_f64()});
@@ -67,7 +71,7 @@ pub struct Quiet;
 
 impl Reporter for Quiet {
     fn step(&self, name: &str) -> Step {
-        Step { name: name.to_string(), started: Instant::now(), bar: None, json: false, done: false }
+        Step { name: name.to_string(), started: Instant::now(), bar: None, json: false, plain: false, done: false }
     }
     fn note(&self, _msg: &str) {}
     fn warn(&self, _msg: &str) {}
@@ -92,7 +96,9 @@ impl Reporter for Terminal {
         } else {
             None
         };
-        Step { name: name.to_string(), started: Instant::now(), bar, json: false, done: false }
+        // Quiet when stderr is not a terminal, unless asked to say more.
+        let plain = bar.is_none() && self.verbose;
+        Step { name: name.to_string(), started: Instant::now(), bar, json: false, plain, done: false }
     }
     fn note(&self, msg: &str) {
         if self.verbose {
@@ -111,7 +117,7 @@ pub struct JsonEvents;
 impl Reporter for JsonEvents {
     fn step(&self, name: &str) -> Step {
         println!("{}", serde_json::json!({"event": "step-start", "step": name}));
-        Step { name: name.to_string(), started: Instant::now(), bar: None, json: true, done: false }
+        Step { name: name.to_string(), started: Instant::now(), bar: None, json: true, plain: false, done: false }
     }
     fn note(&self, msg: &str) {
         println!("{}", serde_json::json!({"event": "note", "message": msg}));

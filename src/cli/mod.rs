@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::exit::Exit;
-use crate::reporter::{JsonEvents, Reporter, Terminal};
+use crate::reporter::{Quiet, Reporter, Terminal};
 
 pub mod apply;
 pub mod backport;
@@ -16,6 +16,7 @@ pub mod generate;
 pub mod patches;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod testbed;
 pub mod verify;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Probe(probe::Command),
     /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
     Report(report::ReportArgs),
+    /// The whole pipeline for a backport folder: build old, apply, build new, verify, report.
+    Run(run::RunArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
@@ -88,8 +91,10 @@ impl Ctx {
             // SAFETY: set once at start-up, before any thread exists.
             unsafe { std::env::set_var("SRUKIT_LOG_COMMANDS", "1") };
         }
+        // With --json, stdout is one JSON document: progress stays quiet (`run` alone streams
+        // newline-delimited events, and builds its own reporter for them).
         let reporter: Box<dyn Reporter> =
-            if cli.json { Box::new(JsonEvents) } else { Box::new(Terminal { verbose: cli.verbose }) };
+            if cli.json { Box::new(Quiet) } else { Box::new(Terminal { verbose: cli.verbose }) };
         Ctx { json: cli.json, verbose: cli.verbose, color: cli.color, reporter }
     }
 }
@@ -99,6 +104,8 @@ pub struct Outcome {
     pub exit: Exit,
     pub text: String,
     pub json: serde_json::Value,
+    /// Print the JSON on one line (the last of a stream of events).
+    pub compact: bool,
 }
 
 impl Outcome {
@@ -107,7 +114,13 @@ impl Outcome {
             exit,
             text: text.into(),
             json: serde_json::to_value(value).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+            compact: false,
         }
+    }
+
+    pub fn compact(mut self) -> Outcome {
+        self.compact = true;
+        self
     }
 }
 
@@ -116,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Patches(cmd) => patches::run(cmd, &ctx),
         Command::Report(args) => report::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
         Command::Generate(cmd) => generate::run(cmd, &ctx),
         Command::Apply(args) => apply::run(args, &ctx),
         Command::Backport(args) => backport::run(args, &ctx),

@@ -1,0 +1,356 @@
+//! `srukit run`: the whole SRU pipeline for one backport folder, as the release engineer
+//! would do it by hand: resolve the target tree, build the old package from the untouched
+//! tree, apply the backport, build the new package, verify both, write the reports. Each
+//! stage owns a dir under `--out` with a `stage.json`; a stage whose inputs did not change
+//! is skipped, and `--from STAGE` resumes there.
+
+pub mod resolve;
+pub mod stage;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::backport::apply::{ApplyOptions, apply};
+use crate::backport::manifest::Backport;
+use crate::build::{self, What};
+use crate::exit::{Exit, ExitCodeOf};
+use crate::fsx;
+use crate::report::{self, Format};
+use crate::reporter::Reporter;
+use crate::testbed::OpenOptions;
+use crate::verify::engine;
+use crate::verify::packages::PackageSource;
+use crate::verify::plan::Plan;
+use crate::verify::result::{BugRef, PlanInfo, Tracker, Verdict};
+use stage::{InputHash, Record, Stage};
+
+/// The testbed binaries are built in, unless a plan or user says otherwise.
+pub const BUILD_TESTBED: &str = "bookworm-build";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Input(String),
+    #[error("--from {0}: the earlier stage {1} has not finished in {2}; run without --from first")]
+    NotResumable(&'static str, &'static str, PathBuf),
+    #[error(transparent)]
+    Manifest(#[from] crate::backport::manifest::ManifestError),
+    #[error(transparent)]
+    Apply(#[from] crate::backport::apply::ApplyError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Plan(#[from] crate::verify::plan::PlanError),
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
+}
+
+impl ExitCodeOf for PipelineError {
+    fn exit(&self) -> Exit {
+        match self {
+            PipelineError::Input(_) | PipelineError::NotResumable(..) => Exit::BadInput,
+            PipelineError::Manifest(e) => e.exit(),
+            PipelineError::Apply(e) => e.exit(),
+            PipelineError::Build(e) => e.exit(),
+            PipelineError::Plan(e) => e.exit(),
+            PipelineError::Verify(e) => e.exit(),
+            PipelineError::Report(e) => e.exit(),
+            PipelineError::Process(e) => e.exit(),
+            PipelineError::Fs(e) => e.exit(),
+        }
+    }
+}
+
+pub struct Options {
+    pub backport: PathBuf,
+    pub tree: Option<PathBuf>,
+    /// `PKG=VERSION`, fetched with `apt-get source`.
+    pub source: Option<String>,
+    /// Default: `./srukit-out/<backport name>`.
+    pub out: Option<PathBuf>,
+    pub from: Option<Stage>,
+    pub jobs: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageSummary {
+    pub stage: Stage,
+    /// `ran`, `skipped` (inputs unchanged) or `resumed` (before `--from`).
+    pub status: &'static str,
+    pub seconds: f64,
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineReport {
+    pub backport: String,
+    pub out: PathBuf,
+    pub tree: String,
+    pub before_version: String,
+    pub after_version: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub tag: Option<String>,
+    pub reports: BTreeMap<String, PathBuf>,
+    pub stages: Vec<StageSummary>,
+    pub seconds: f64,
+}
+
+pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, PipelineError> {
+    let started = Instant::now();
+    // Everything the user gave is read and checked before any stage writes anything.
+    let bp = Backport::load(&opts.backport)?;
+    let plan_path = plan_path(&bp)?;
+    let plan = Plan::load(&plan_path)?;
+    let source = resolve::locate(&bp, opts.tree.as_deref(), opts.source.as_deref())?;
+    let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("srukit-out").join(bp.name()));
+    fsx::create_dir_all(&out)?;
+    let out = fsx::canonicalize(&out)?;
+    let mut p = Pipeline { out: out.clone(), from: opts.from, rep, stages: Vec::new() };
+
+    let resolve_in = InputHash::default().tree("tree", &source.tree)?.finish();
+    let resolved = p.staged(Stage::Resolve, &resolve_in, |dir| {
+        fsx::copy_tree(&source.tree, &dir.join("tree"))?;
+        Ok(serde_json::json!({ "source": source.described }))
+    })?;
+    let before_tree = Stage::Resolve.dir(&out).join("tree");
+
+    let orig_dirs = source.orig_dirs.clone();
+    let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
+    let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
+        let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone()), rep)?;
+        Ok(serde_json::json!({ "version": m.version }))
+    })?;
+
+    let apply_in = InputHash::default()
+        .text("resolved", &resolved.inputs)
+        .tree("backport", &bp.dir)?
+        .finish();
+    let applied = p.staged(Stage::Apply, &apply_in, |dir| {
+        let tree = dir.join("tree");
+        fsx::copy_tree(&before_tree, &tree)?;
+        let report = apply(&bp, &tree, &ApplyOptions::default(), rep)?;
+        Ok(serde_json::to_value(&report).unwrap_or_default())
+    })?;
+    let after_tree = Stage::Apply.dir(&out).join("tree");
+
+    let build_after_in = chain(&applied, "build", BUILD_TESTBED);
+    let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
+        let m = build::build(&build_request(&after_tree, dir, source.orig_dirs.clone()), rep)?;
+        Ok(serde_json::json!({ "version": m.version }))
+    })?;
+
+    let verify_in = InputHash::default()
+        .text("before", &built_before.inputs)
+        .text("after", &built_after.inputs)
+        .file("plan", &plan_path)?
+        .text("srukit", env!("CARGO_PKG_VERSION"))
+        .finish();
+    let info = plan_info(&bp, &plan_path);
+    let verified = p.in_place(Stage::Verify, &verify_in, |dir| {
+        let result = engine::verify(
+            &plan,
+            &engine::Options {
+                before: Some(PackageSource::Dir(Stage::BuildBefore.dir(&out))),
+                after: Some(PackageSource::Dir(Stage::BuildAfter.dir(&out))),
+                only: None,
+                out: dir.to_path_buf(),
+                jobs: opts.jobs,
+                open: OpenOptions::default(),
+                info: Some(info.clone()),
+            },
+            rep,
+        )?;
+        Ok(serde_json::json!({ "verdict": result.verdict }))
+    })?;
+    let result = report::load(&Stage::Verify.dir(&out))?;
+
+    let report_in = chain(&verified, "formats", "launchpad markdown json junit");
+    let series = bp.manifest.target.series.clone();
+    p.staged(Stage::Report, &report_in, |dir| {
+        for (format, file) in REPORTS {
+            let text = report::render(&result, *format, Some(&series))?;
+            fsx::write(&dir.join(file), text)?;
+        }
+        Ok(serde_json::json!({ "files": REPORTS.iter().map(|(_, f)| *f).collect::<Vec<_>>() }))
+    })?;
+
+    Ok(PipelineReport {
+        backport: bp.name().to_string(),
+        tree: source.described,
+        before_version: version_of(&built_before),
+        after_version: version_of(&built_after),
+        verdict: result.verdict,
+        reason: result.reason.clone(),
+        tag: result.verdict.tag(Some(&series)),
+        reports: REPORTS.iter().map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file))).collect(),
+        stages: p.stages,
+        out,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+const REPORTS: &[(Format, &str)] = &[
+    (Format::Launchpad, "launchpad.txt"),
+    (Format::Markdown, "report.md"),
+    (Format::Json, "result.json"),
+    (Format::Junit, "junit.xml"),
+];
+
+fn plan_path(bp: &Backport) -> Result<PathBuf, PipelineError> {
+    let plan = bp.manifest.plan.as_deref().ok_or_else(|| {
+        PipelineError::Input(format!("{}: no `plan`: srukit run needs a verification plan", bp.manifest_path.display()))
+    })?;
+    Ok(bp.dir.join(plan))
+}
+
+fn plan_info(bp: &Backport, plan_path: &Path) -> PlanInfo {
+    let mut info = PlanInfo::new(bp.name(), plan_path.display().to_string(), bp.manifest.summary.clone());
+    info.series = Some(bp.manifest.target.series.clone());
+    info.distro = bp.manifest.target.distro.to_string();
+    let bugs = &bp.manifest.bugs;
+    info.bugs = bugs
+        .launchpad
+        .iter()
+        .map(|id| BugRef { tracker: Tracker::Launchpad, id: *id })
+        .chain(bugs.debian.iter().map(|id| BugRef { tracker: Tracker::Debian, id: *id }))
+        .collect();
+    info
+}
+
+fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>) -> build::Request {
+    build::Request {
+        tree: tree.to_path_buf(),
+        out: out.to_path_buf(),
+        orig_dirs,
+        since: None,
+        sign: None,
+        lintian: false,
+        what: What::Both,
+        testbed: BUILD_TESTBED.to_string(),
+    }
+}
+
+fn chain(prev: &Record, label: &str, value: &str) -> String {
+    InputHash::default().text("previous", &prev.inputs).text(label, value).finish()
+}
+
+fn version_of(rec: &Record) -> String {
+    rec.summary["version"].as_str().unwrap_or_default().to_string()
+}
+
+struct Pipeline<'a> {
+    out: PathBuf,
+    from: Option<Stage>,
+    rep: &'a dyn Reporter,
+    stages: Vec<StageSummary>,
+}
+
+impl Pipeline<'_> {
+    /// A stage that builds its dir aside and renames it into place: a failure leaves the
+    /// previous output as it was.
+    fn staged<F>(&mut self, stage: Stage, inputs: &str, body: F) -> Result<Record, PipelineError>
+    where
+        F: FnOnce(&Path) -> Result<serde_json::Value, PipelineError>,
+    {
+        let dir = stage.dir(&self.out);
+        if let Some(rec) = self.reuse(stage, inputs)? {
+            return Ok(rec);
+        }
+        let staging = self.out.join(format!(".{}.new", stage.name()));
+        fsx::remove_dir_all(&staging)?;
+        fsx::create_dir_all(&staging)?;
+        let rec = self.execute(stage, inputs, &staging, body)?;
+        fsx::remove_dir_all(&dir)?;
+        fsx::rename(&staging, &dir)?;
+        Ok(rec)
+    }
+
+    /// A stage whose module keeps its own output whole on failure (build, verify).
+    fn in_place<F>(&mut self, stage: Stage, inputs: &str, body: F) -> Result<Record, PipelineError>
+    where
+        F: FnOnce(&Path) -> Result<serde_json::Value, PipelineError>,
+    {
+        let dir = stage.dir(&self.out);
+        if let Some(rec) = self.reuse(stage, inputs)? {
+            return Ok(rec);
+        }
+        fsx::create_dir_all(&dir)?;
+        // A record left from other inputs must not survive an interrupted run.
+        fsx::remove_file_if_exists(&stage::record_path(&dir))?;
+        self.execute(stage, inputs, &dir, body)
+    }
+
+    fn reuse(&mut self, stage: Stage, inputs: &str) -> Result<Option<Record>, PipelineError> {
+        let dir = stage.dir(&self.out);
+        let status = match self.from {
+            Some(from) if stage < from => {
+                let bytes = fsx::read_optional(&stage::record_path(&dir))?;
+                let rec = bytes.and_then(|b| serde_json::from_slice::<Record>(&b).ok()).ok_or_else(|| {
+                    PipelineError::NotResumable(
+                        from_name(self.from),
+                        stage.name(),
+                        dir.clone(),
+                    )
+                })?;
+                self.rep.note(&format!("{}: resumed from {}", stage.name(), dir.display()));
+                Some((rec, "resumed"))
+            }
+            Some(_) => None,
+            None => stage::finished_with(&dir, inputs).map(|rec| (rec, "skipped")),
+        };
+        Ok(status.map(|(rec, status)| {
+            let step = self.rep.step(stage.name());
+            step.finish(if status == "skipped" { "skipped: inputs unchanged" } else { "resumed" });
+            self.stages.push(StageSummary { stage, status, seconds: 0.0, dir });
+            rec
+        }))
+    }
+
+    fn execute<F>(&mut self, stage: Stage, inputs: &str, dir: &Path, body: F) -> Result<Record, PipelineError>
+    where
+        F: FnOnce(&Path) -> Result<serde_json::Value, PipelineError>,
+    {
+        let step = self.rep.step(stage.name());
+        let summary = body(dir)?;
+        let seconds = step.finish("done").as_secs_f64();
+        let rec = Record {
+            stage,
+            inputs: inputs.to_string(),
+            finished: chrono::Utc::now().to_rfc3339(),
+            seconds,
+            summary,
+        };
+        // A verification that could not run proves nothing: it is never recorded as
+        // finished, so the next run tries again.
+        if rec.summary["verdict"] != "error" {
+            stage::write_record(dir, &rec)?;
+        }
+        self.stages.push(StageSummary { stage, status: "ran", seconds, dir: stage.dir(&self.out) });
+        Ok(rec)
+    }
+}
+
+fn from_name(from: Option<Stage>) -> &'static str {
+    from.map(Stage::name).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_files_cover_every_format() {
+        let names: Vec<&str> = REPORTS.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, ["launchpad", "markdown", "json", "junit"]);
+    }
+}
