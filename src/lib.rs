@@ -14,10 +14,10 @@ pub mod backport;
 pub mod build;
 pub mod formats;
 pub mod patch;
+pub mod pipeline;
 pub mod report;
 pub mod testbed;
 pub mod verify;
-pub mod pipeline;
 
 pub mod cli;
 

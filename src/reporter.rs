@@ -71,7 +71,14 @@ pub struct Quiet;
 
 impl Reporter for Quiet {
     fn step(&self, name: &str) -> Step {
-        Step { name: name.to_string(), started: Instant::now(), bar: None, json: false, plain: false, done: false }
+        Step {
+            name: name.to_string(),
+            started: Instant::now(),
+            bar: None,
+            json: false,
+            plain: false,
+            done: false,
+        }
     }
     fn note(&self, _msg: &str) {}
     fn warn(&self, _msg: &str) {}
@@ -117,7 +124,14 @@ pub struct JsonEvents;
 impl Reporter for JsonEvents {
     fn step(&self, name: &str) -> Step {
         println!("{}", serde_json::json!({"event": "step-start", "step": name}));
-        Step { name: name.to_string(), started: Instant::now(), bar: None, json: true, plain: false, done: false }
+        Step {
+            name: name.to_string(),
+            started: Instant::now(),
+            bar: None,
+            json: true,
+            plain: false,
+            done: false,
+        }
     }
     fn note(&self, msg: &str) {
         println!("{}", serde_json::json!({"event": "note", "message": msg}));

@@ -47,7 +47,8 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         rep,
     )?;
     let mut text = String::new();
-    let _ = writeln!(text, "{} -> {}: {}", report.before_version, report.after_version, report.verdict.as_str());
+    let _ =
+        writeln!(text, "{} -> {}: {}", report.before_version, report.after_version, report.verdict.as_str());
     let _ = writeln!(text, "{}", report.reason);
     if let Some(tag) = &report.tag {
         let _ = writeln!(text, "tag: {tag}");

@@ -131,10 +131,8 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
         Ok(serde_json::json!({ "version": m.version }))
     })?;
 
-    let apply_in = InputHash::default()
-        .text("resolved", &resolved.inputs)
-        .tree("backport", &bp.dir)?
-        .finish();
+    let apply_in =
+        InputHash::default().text("resolved", &resolved.inputs).tree("backport", &bp.dir)?.finish();
     let applied = p.staged(Stage::Apply, &apply_in, |dir| {
         let tree = dir.join("tree");
         fsx::copy_tree(&before_tree, &tree)?;
@@ -192,7 +190,10 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
         verdict: result.verdict,
         reason: result.reason.clone(),
         tag: result.verdict.tag(Some(&series)),
-        reports: REPORTS.iter().map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file))).collect(),
+        reports: REPORTS
+            .iter()
+            .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
+            .collect(),
         stages: p.stages,
         out,
         seconds: started.elapsed().as_secs_f64(),
@@ -208,7 +209,10 @@ const REPORTS: &[(Format, &str)] = &[
 
 fn plan_path(bp: &Backport) -> Result<PathBuf, PipelineError> {
     let plan = bp.manifest.plan.as_deref().ok_or_else(|| {
-        PipelineError::Input(format!("{}: no `plan`: srukit run needs a verification plan", bp.manifest_path.display()))
+        PipelineError::Input(format!(
+            "{}: no `plan`: srukit run needs a verification plan",
+            bp.manifest_path.display()
+        ))
     })?;
     Ok(bp.dir.join(plan))
 }
@@ -296,11 +300,7 @@ impl Pipeline<'_> {
             Some(from) if stage < from => {
                 let bytes = fsx::read_optional(&stage::record_path(&dir))?;
                 let rec = bytes.and_then(|b| serde_json::from_slice::<Record>(&b).ok()).ok_or_else(|| {
-                    PipelineError::NotResumable(
-                        from_name(self.from),
-                        stage.name(),
-                        dir.clone(),
-                    )
+                    PipelineError::NotResumable(from_name(self.from), stage.name(), dir.clone())
                 })?;
                 self.rep.note(&format!("{}: resumed from {}", stage.name(), dir.display()));
                 Some((rec, "resumed"))

@@ -19,7 +19,10 @@ pub struct Source {
 pub fn locate(bp: &Backport, tree: Option<&Path>, source: Option<&str>) -> Result<Source, PipelineError> {
     if let Some(t) = tree {
         if !t.join("debian/changelog").is_file() {
-            return Err(PipelineError::Input(format!("{}: not a source tree (no debian/changelog)", t.display())));
+            return Err(PipelineError::Input(format!(
+                "{}: not a source tree (no debian/changelog)",
+                t.display()
+            )));
         }
         let parent = t.parent().map(Path::to_path_buf).into_iter().collect();
         return Ok(Source { tree: t.to_path_buf(), orig_dirs: parent, described: t.display().to_string() });

@@ -100,8 +100,11 @@ impl InputHash {
             let rel = entry.path().strip_prefix(root).expect("below root").to_string_lossy().into_owned();
             let ft = entry.file_type();
             if ft.is_symlink() {
-                let target = std::fs::read_link(entry.path())
-                    .map_err(|source| FsError { op: "read link", path: entry.path().into(), source })?;
+                let target = std::fs::read_link(entry.path()).map_err(|source| FsError {
+                    op: "read link",
+                    path: entry.path().into(),
+                    source,
+                })?;
                 self.0.update(format!("L\0{rel}\0{}\0", target.display()));
             } else if ft.is_file() {
                 let mode = fsx::metadata(entry.path())?.permissions().mode() & 0o111;
