@@ -20,6 +20,7 @@ lint: setup
 
 test: lint
 	$(CARGO) test --release
+	bash scripts/test-debian-package.sh
 
 bench: build
 	bash bench/run-all.sh

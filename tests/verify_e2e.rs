@@ -29,9 +29,13 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn json_of(out: &Output) -> serde_json::Value {
+    // One document (verify), or events with the summary on the last line (run --json).
     let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in {text}"));
-    serde_json::from_str(last).unwrap()
+    serde_json::from_str(&text).unwrap_or_else(|_| {
+        let last =
+            text.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in {text}"));
+        serde_json::from_str(last).unwrap()
+    })
 }
 
 /// The flagship pipeline, run once for every test that needs its builds.

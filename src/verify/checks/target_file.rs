@@ -10,8 +10,8 @@ use crate::formats::tgt_config::{SourceLine, Target, UnknownKeyword, WriteCache}
 pub struct TargetFileEvidence {
     pub file: String,
     pub iqn: String,
-    /// The `<target>` block as written, with line numbers.
-    pub lines: Vec<SourceLine>,
+    /// The `<target>` block as written, each line as `N: text` (indentation trimmed).
+    pub lines: Vec<String>,
     pub write_cache: WriteCache,
     pub write_cache_line: Option<usize>,
     pub misspelled: Vec<UnknownKeyword>,
@@ -19,8 +19,8 @@ pub struct TargetFileEvidence {
 
 /// What the check observed, in the plan's words: `on`, `off`, `absent`, or the misspelling.
 pub fn observe(file: &str, target: &Target, all_lines: &[SourceLine]) -> (String, TargetFileEvidence) {
-    let lines: Vec<SourceLine> =
-        all_lines.iter().filter(|l| l.line >= target.line && l.line <= target.end_line).cloned().collect();
+    let block: Vec<&SourceLine> =
+        all_lines.iter().filter(|l| l.line >= target.line && l.line <= target.end_line).collect();
     let misspelled: Vec<UnknownKeyword> = target
         .unknown_keywords()
         .iter()
@@ -30,7 +30,7 @@ pub fn observe(file: &str, target: &Target, all_lines: &[SourceLine]) -> (String
     let write_cache = target.write_cache();
     let observed = match (&write_cache, misspelled.first()) {
         (WriteCache::Absent, Some(m)) => {
-            let text = lines
+            let text = block
                 .iter()
                 .find(|l| l.line == m.line)
                 .map(|l| l.text.trim().to_string())
@@ -44,7 +44,7 @@ pub fn observe(file: &str, target: &Target, all_lines: &[SourceLine]) -> (String
     let evidence = TargetFileEvidence {
         file: file.to_string(),
         iqn: target.iqn.clone(),
-        lines,
+        lines: block.iter().map(|l| format!("{}: {}", l.line, l.text.trim())).collect(),
         write_cache,
         write_cache_line: target.write_cache_directive().map(|d| d.line),
         misspelled,
