@@ -219,7 +219,7 @@ pub fn web_url(url: &str) -> Option<String> {
 
 fn url_hash(url: &str) -> String {
     let digest = Sha256::digest(url.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(&digest[..8])
 }
 
 fn clone_or_fetch(url: &str, dest: &Path) -> Result<Repository> {

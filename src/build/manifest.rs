@@ -2,11 +2,9 @@
 //! manifest always describes a complete build (the next stage, verify, reads it).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::BuildError;
 use crate::fsx;
@@ -68,23 +66,9 @@ impl Manifest {
     }
 }
 
-/// Size and sha256 of a file, read in chunks (debs can be large).
+/// Size and sha256 of a file.
 pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
-    let mut f =
-        std::fs::File::open(path).map_err(|source| fsx::FsError { op: "open", path: path.into(), source })?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|source| fsx::FsError { op: "read", path: path.into(), source })?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((size, hex))
+    Ok(crate::digest::sha256_file(path)?)
 }
 
 /// The kind of an artifact, from its name (dpkg's naming rules).

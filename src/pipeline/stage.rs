@@ -119,7 +119,7 @@ impl InputHash {
     }
 
     pub fn finish(self) -> String {
-        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::digest::hex(&self.0.finalize())
     }
 }
 

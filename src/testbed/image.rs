@@ -115,7 +115,7 @@ pub fn key_of(def: &Definition) -> Result<String, TestbedError> {
     h.update(version.as_bytes());
     h.update(b"\0");
     h.update(arch.as_bytes());
-    Ok(h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
+    Ok(crate::digest::hex(&h.finalize()[..8]))
 }
 
 /// An image unused this long, and not what a known definition builds today, is garbage.

@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::process::Cmd;
 use crate::verify::VerifyError;
 use crate::verify::result::PackageUnderTest;
@@ -140,12 +138,7 @@ fn deb_identity(deb: &Path) -> Result<(String, String), VerifyError> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, VerifyError> {
-    let bytes = crate::fsx::read(path)?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(crate::digest::sha256_file(path)?.1)
 }
 
 /// A build output dir says what it made; a .deb whose bytes differ from its manifest was

@@ -235,8 +235,8 @@ where
     let drain_seconds = started.elapsed().as_secs_f64();
     let drained = after.at_risk() <= safe_bytes;
 
-    let sha256_written = hex(&written_hash.finalize());
-    let sha256_read = hex(&read_hash.finalize());
+    let sha256_written = crate::digest::hex(&written_hash.finalize());
+    let sha256_read = crate::digest::hex(&read_hash.finalize());
     let matches = sha256_written == sha256_read;
     let mut verdict = classify(max.at_risk(), bytes);
     let pct = percent(max.at_risk(), bytes);
@@ -309,10 +309,6 @@ pub fn fill_pattern(buf: &mut [u8], offset: u64) {
         let b = x.to_le_bytes();
         w.copy_from_slice(&b[..w.len()]);
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]
