@@ -14,6 +14,9 @@ packages=(
   libxml2-utils python3-jsonschema
   # benchmarks' anchors and lintian
   autopkgtest sbuild lintian hyperfine
+  # named explicitly though other packages pull them in: build --sign tests (gpg), the
+  # package test (man), the soak script (bc)
+  gnupg man-db bc
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
