@@ -46,10 +46,8 @@ impl Step {
             return elapsed;
         }
         self.done = true;
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-            eprintln!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
-        } else if self.plain {
+        let had_bar = self.bar.take().map(|b| b.finish_and_clear()).is_some();
+        if had_bar || self.plain {
             eprintln!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
         } else if self.json {
             let ev = serde_json::json!({"event": "step-end", "step": self.name, "outcome": outcome,

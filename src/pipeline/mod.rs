@@ -299,9 +299,9 @@ impl Pipeline<'_> {
         let status = match self.from {
             Some(from) if stage < from => {
                 let bytes = fsx::read_optional(&stage::record_path(&dir))?;
-                let rec = bytes.and_then(|b| serde_json::from_slice::<Record>(&b).ok()).ok_or_else(|| {
-                    PipelineError::NotResumable(from_name(self.from), stage.name(), dir.clone())
-                })?;
+                let rec = bytes
+                    .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+                    .ok_or_else(|| PipelineError::NotResumable(from.name(), stage.name(), dir.clone()))?;
                 self.rep.note(&format!("{}: resumed from {}", stage.name(), dir.display()));
                 Some((rec, "resumed"))
             }
@@ -338,10 +338,6 @@ impl Pipeline<'_> {
         self.stages.push(StageSummary { stage, status: "ran", seconds, dir: stage.dir(&self.out) });
         Ok(rec)
     }
-}
-
-fn from_name(from: Option<Stage>) -> &'static str {
-    from.map(Stage::name).unwrap_or("")
 }
 
 #[cfg(test)]

@@ -226,12 +226,14 @@ fn edit_config(tb: &mut dyn Testbed, edit: &crate::verify::plan::ConfigEdit) -> 
     let current = tb.exec(&ExecRequest::new(["cat", &edit.file])).map_err(|e| e.to_string())?;
     let text = if current.success() { current.stdout_str() } else { String::new() };
     let new = crate::verify::ini_edit::set(&text, &edit.section, &edit.key, &edit.value);
-    exec_ok(
-        tb,
-        ExecRequest::new(["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh", &edit.file])
-            .stdin(new),
-    )?;
+    exec_ok(tb, write_file(&edit.file, new))?;
     Ok(())
+}
+
+/// Writes `content` to `path` inside the testbed, creating its directory.
+fn write_file(path: &str, content: String) -> ExecRequest {
+    ExecRequest::new(["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh", path])
+        .stdin(content)
 }
 
 /// `${volume_id}`, `${iqn}`, `${lun}` (a fresh sparse LUN file on real disk), `${data}`,
@@ -297,16 +299,7 @@ fn run_step(
     log: &Path,
 ) -> Fallible<()> {
     let req = if let Some(w) = &step.write {
-        let path = plan::expand(&w.path, vars)?;
-        let content = plan::expand(&w.content, vars)?;
-        ExecRequest::new([
-            "sh".to_string(),
-            "-c".into(),
-            "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"".into(),
-            "sh".into(),
-            path,
-        ])
-        .stdin(content)
+        write_file(&plan::expand(&w.path, vars)?, plan::expand(&w.content, vars)?)
     } else {
         let argv = step.run.iter().map(|a| plan::expand(a, vars)).collect::<Result<Vec<_>, _>>()?;
         ExecRequest::new(argv)
@@ -376,8 +369,7 @@ fn observe(
             Ok(observation(value, ev))
         }
         CheckId::Wce => {
-            let session = login(tb, spec, target)?;
-            let (mut session, lun) = session;
+            let (mut session, lun) = login(tb, spec, target)?;
             let ev =
                 wce::check(&mut session, &spec.plan.raw.target.portal, lun).map_err(|e| e.to_string())?;
             session.logout().map_err(|e| format!("logout: {e}"))?;
@@ -406,15 +398,8 @@ fn observe(
                 data_at_risk::Verdict::Safe => ("safe", false),
                 data_at_risk::Verdict::Inconclusive => ("between thresholds", true),
             };
-            let mut o = observation(
-                format!("{value} ({} KiB dirty after {} MiB written)", ev.at_risk_kib, params.mib),
-                &ev,
-            );
-            // The plan's words are `at-risk` / `safe`; the KiB go into the evidence and the
-            // observed text only when they decide nothing.
-            o.value = value.to_string();
-            o.inconclusive = inconclusive;
-            Ok(o)
+            // The plan's words are `at-risk` / `safe`; the KiB are in the evidence.
+            Ok(Observation { inconclusive, ..observation(value, &ev) })
         }
     }
 }
