@@ -114,6 +114,13 @@ impl Run {
 
 /// Runs srukit with `cache` as XDG_CACHE_HOME. A pick without --tree gets a Debian
 /// bookworm tree at 1.0-1 (`<cache>/default-tree`): srukit needs one to create backport.toml.
+/// `srukit backport --upstream UPSTREAM --commit COMMIT REST...`
+fn pick(cache: &Path, upstream: &str, commit: &str, rest: &[&str]) -> Run {
+    let mut args = vec!["backport", "--upstream", upstream, "--commit", commit];
+    args.extend_from_slice(rest);
+    srukit(cache, &args)
+}
+
 fn srukit(cache: &Path, args: &[&str]) -> Run {
     let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     if args.iter().any(|a| a == "--upstream") && !args.iter().any(|a| a == "--tree") {
@@ -242,20 +249,11 @@ fn clean_pick_with_offsets_writes_upstream_patch_and_manifest() {
     write_tree_changelog(&tree, "1:1.0-1ubuntu1");
     let into = work.path().join("patches/fix-20");
     let before = objects_on_disk(f.up.path());
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
-            "--tree",
-            tree.to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-            "-v",
-        ],
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
+        &["--tree", tree.to_str().unwrap(), "--into", into.to_str().unwrap(), "-v"],
     );
     assert_eq!(r.code(), 0, "{}\n{}", r.stdout(), r.stderr());
     assert!(
@@ -384,19 +382,11 @@ fn conflicting_pick_then_continue() {
     );
     let work = tempfile::tempdir().unwrap();
     let into = work.path().join("patches/p30");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
-            "--onto",
-            "stable/1.x",
-            "--into",
-            into.to_str().unwrap(),
-        ],
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
+        &["--onto", "stable/1.x", "--into", into.to_str().unwrap()],
     );
     assert_eq!(r.code(), 1, "{}{}", r.stdout(), r.stderr());
     let out = r.stdout();
@@ -450,19 +440,11 @@ fn rename_on_one_side_follows_the_old_path() {
     let fix = f.up.commit(Some(f.main_base), "main", &[text("lib/util.c", util)], "Fix util\n");
     let work = tempfile::tempdir().unwrap();
     let into = work.path().join("patches/u");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
-            "--onto",
-            "v1.0",
-            "--into",
-            into.to_str().unwrap(),
-        ],
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
+        &["--onto", "v1.0", "--into", into.to_str().unwrap()],
     );
     assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
     let patch_path = into.join("Fix-util.patch");
@@ -496,19 +478,11 @@ fn commit_renaming_and_chmodding_exports_git_headers() {
     );
     let work = tempfile::tempdir().unwrap();
     let into = work.path().join("patches/r");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
-            "--onto",
-            "v1.0",
-            "--into",
-            into.to_str().unwrap(),
-        ],
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
+        &["--onto", "v1.0", "--into", into.to_str().unwrap()],
     );
     assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
     let patch_path = into.join("Rename-util-add-a-script.patch");
@@ -572,19 +546,11 @@ fn binary_change_is_refused_unless_excluded() {
     let parent = f.up.repo.find_commit(f.v1).unwrap();
     let gitlink = f.up.repo.commit(None, &sig, &sig, "Add submodule\n", &tree, &[&parent]).unwrap();
     let into2 = work.path().join("patches/s");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &gitlink.to_string(),
-            "--onto",
-            "v1.0",
-            "--into",
-            into2.to_str().unwrap(),
-        ],
+        f.up.path().to_str().unwrap(),
+        &gitlink.to_string(),
+        &["--onto", "v1.0", "--into", into2.to_str().unwrap()],
     );
     assert_eq!(r.code(), 2, "{}{}", r.stdout(), r.stderr());
     assert!(r.stderr().contains("changes submodule vendor/lib"), "{}", r.stderr());
@@ -603,20 +569,11 @@ fn url_is_cloned_into_the_cache_and_onto_found_from_the_tree() {
     write_tree_changelog(&tree, "1.0-2");
     let url = format!("file://{}", f.up.path().display());
     let into = work.path().join("patches/c");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            &url,
-            "--commit",
-            &fix.to_string(),
-            "--tree",
-            tree.to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-            "-v",
-        ],
+        &url,
+        &fix.to_string(),
+        &["--tree", tree.to_str().unwrap(), "--into", into.to_str().unwrap(), "-v"],
     );
     assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
     assert!(
@@ -635,19 +592,11 @@ fn url_is_cloned_into_the_cache_and_onto_found_from_the_tree() {
 
     // No matching tag: a clear error listing what was tried.
     write_tree_changelog(&tree, "3.1-1");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            &url,
-            "--commit",
-            &fix.to_string(),
-            "--tree",
-            tree.to_str().unwrap(),
-            "--into",
-            into.to_str().unwrap(),
-        ],
+        &url,
+        &fix.to_string(),
+        &["--tree", tree.to_str().unwrap(), "--into", into.to_str().unwrap()],
     );
     assert_eq!(r.code(), 2, "{}", r.stderr());
     assert!(r.stderr().contains("tried 3.1, v3.1, upstream/3.1, release-3.1"), "{}", r.stderr());
@@ -663,14 +612,11 @@ fn delete_conflict_resolved_by_deleting_the_file() {
     let work = tempfile::tempdir().unwrap();
     let into = work.path().join("patches/d");
     let wd = work.path().join("wd");
-    let r = srukit(
+    let r = pick(
         work.path(),
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
         &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
             "--onto",
             &onto.to_string(),
             "--into",
@@ -700,19 +646,11 @@ fn already_applied_pick_is_not_true() {
     let f = fixture();
     let work = tempfile::tempdir().unwrap();
     let into = work.path().join("patches/s");
-    let r = srukit(
+    let r = pick(
         work.path(),
-        &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            "stable/1.x",
-            "--onto",
-            "stable/1.x",
-            "--into",
-            into.to_str().unwrap(),
-        ],
+        f.up.path().to_str().unwrap(),
+        "stable/1.x",
+        &["--onto", "stable/1.x", "--into", into.to_str().unwrap()],
     );
     assert_eq!(r.code(), 1, "{}{}", r.stdout(), r.stderr());
     assert!(r.stderr().contains("changes nothing on stable/1.x"), "{}", r.stderr());
@@ -770,14 +708,11 @@ fn exported_backport_applies_with_srukit_apply() {
     let tree = work.path().join("demo-1.0");
     quilt_tree(&f, &tree);
     let into = work.path().join("patches/lp1336568-fix-20");
-    let r = srukit(
+    let r = pick(
         work.path(),
+        f.up.path().to_str().unwrap(),
+        &fix.to_string(),
         &[
-            "backport",
-            "--upstream",
-            f.up.path().to_str().unwrap(),
-            "--commit",
-            &fix.to_string(),
             "--onto",
             "v1.0",
             "--tree",
