@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test setup lint bench build
+.PHONY: run test setup lint bench build vendor deb
 
 setup:
 	@bash scripts/setup.sh
@@ -18,9 +18,17 @@ lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# Every test, srukit's own package included (tests/debian_package.rs builds it in a testbed).
 test: lint
 	$(CARGO) test --release
-	bash scripts/test-debian-package.sh
+
+# The crates, for a self-contained source package (debian/README.source).
+vendor:
+	$(CARGO) vendor --locked --quiet debian/vendor >/dev/null
+
+# srukit's own .deb, built by srukit in a clean testbed: srukit-out/deb/.
+deb: build vendor
+	target/release/srukit build --tree . --out srukit-out/deb --lintian
 
 bench: build
 	bash bench/run-all.sh

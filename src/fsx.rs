@@ -131,8 +131,18 @@ pub fn set_permissions(path: &Path, perm: fs::Permissions) -> Result<()> {
 
 /// Copies a directory tree (files, symlinks, modes), as `cp -a` would for our purposes.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    copy_tree_except(from, to, |_| false)
+}
+
+/// `copy_tree`, leaving out every path (relative to `from`) that `skip` names; a skipped
+/// directory is not entered.
+pub fn copy_tree_except(from: &Path, to: &Path, skip: impl Fn(&Path) -> bool) -> Result<()> {
     use std::os::unix::fs::symlink;
-    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+    let walk = walkdir::WalkDir::new(from).follow_links(false).into_iter().filter_entry(|e| {
+        let rel = e.path().strip_prefix(from).expect("walkdir stays below its root");
+        rel.as_os_str().is_empty() || !skip(rel)
+    });
+    for entry in walk {
         let entry = entry.map_err(|e| FsError {
             op: "walk",
             path: e.path().map(Path::to_path_buf).unwrap_or_else(|| from.to_path_buf()),

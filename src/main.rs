@@ -31,15 +31,43 @@ fn main() {
         }
         Err(err) => {
             let exit = exit_of(&err);
+            let message = one_line(&err);
             if json {
                 let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-                let doc = serde_json::json!({"error": format!("{err:#}"), "causes": chain,
+                let doc = serde_json::json!({"error": message, "causes": chain,
                     "exit_code": exit.code(), "exit": exit});
                 println!("{}", serde_json::to_string_pretty(&doc).expect("a JSON value prints"));
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {message}");
             exit
         }
     };
     std::process::exit(code.code());
+}
+
+/// The error and its causes joined by ": ", as `{:#}` does, leaving out a cause that the
+/// message before it already ends with (errors that quote their source in their own text).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain().map(|c| c.to_string()) {
+        if out.is_empty() {
+            out = cause;
+        } else if !out.ends_with(&cause) {
+            out = format!("{out}: {cause}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_quoted_source_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(6);
+        let fs = srukit::fsx::FsError { op: "copy", path: "/x/s.sock".into(), source: io };
+        let err = anyhow::Error::new(fs).context("building the source package");
+        let line = super::one_line(&err);
+        assert_eq!(line.matches("No such device or address").count(), 1, "{line}");
+        assert!(line.starts_with("building the source package: could not copy /x/s.sock: "), "{line}");
+    }
 }

@@ -319,3 +319,56 @@ fn sign_runs_debsign_with_the_given_key() {
     let _ =
         std::process::Command::new("gpgconf").env("GNUPGHOME", &gnupg).args(["--kill", "gpg-agent"]).status();
 }
+
+/// A native package built from a checkout: what debian/source/options tar-ignores (and, with
+/// a bare `tar-ignore`, dpkg's default list: .git, *.o) is neither copied nor packed, and the
+/// tarball lists exactly what `dpkg-source -b` on the user's own tree packs.
+#[test]
+fn native_source_leaves_out_what_dpkg_source_ignores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = probe_package(tmp.path(), false);
+    let w = |rel: &str, body: &str| {
+        let p = tree.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    w("debian/source/options", "tar-ignore\ntar-ignore = build-out\n");
+    w(".git/HEAD", "ref: refs/heads/main\n");
+    w("build-out/big.bin", "not for the source package\n");
+    w("src/a.o", "object\n");
+    w("src/target/kept.rs", "// a directory named like a build dir, below the top: kept\n");
+    w("src/main.c", "int main(void) { return 0; }\n");
+    // A socket cannot be copied: the build fails if the staging copy enters build-out/.
+    let _sock = std::os::unix::net::UnixListener::bind(tree.join("build-out/daemon.sock")).unwrap();
+    let out = tmp.path().join("out");
+    let r = build(&tree, &out, &[]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let members = |tarball: &Path| -> Vec<String> {
+        let o = std::process::Command::new("tar").arg("-tJf").arg(tarball).output().unwrap();
+        assert!(o.status.success());
+        let mut v: Vec<String> = text(&o.stdout)
+            .lines()
+            .map(|l| l.split_once('/').map(|(_, r)| r.trim_end_matches('/').to_string()).unwrap_or_default())
+            .filter(|l| !l.is_empty())
+            .collect();
+        v.sort();
+        v
+    };
+    let ours = members(&out.join("srukit-probe_1.1.tar.xz"));
+    for absent in [".git", ".git/HEAD", "build-out", "build-out/big.bin", "src/a.o"] {
+        assert!(!ours.iter().any(|m| m == absent), "{absent} packed: {ours:?}");
+    }
+    assert!(ours.iter().any(|m| m == "src/target/kept.rs") && ours.iter().any(|m| m == "src/main.c"));
+    // dpkg-source itself on a copy of the user's tree packs the same names.
+    let theirs_dir = tmp.path().join("dpkg");
+    std::fs::create_dir(&theirs_dir).unwrap();
+    let cp = std::process::Command::new("cp").arg("-a").arg(&tree).arg(&theirs_dir).status().unwrap();
+    assert!(cp.success());
+    let b = std::process::Command::new("dpkg-source")
+        .args(["-b", "srukit-probe-1.1"])
+        .current_dir(&theirs_dir)
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", text(&b.stderr));
+    assert_eq!(ours, members(&theirs_dir.join("srukit-probe_1.1.tar.xz")));
+}

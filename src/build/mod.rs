@@ -22,6 +22,7 @@ pub mod log;
 pub mod manifest;
 pub mod orig;
 pub mod source;
+pub mod tar_ignore;
 
 pub use manifest::{FileEntry, Manifest};
 

@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use super::changelog::{Changelog, upstream_version, without_epoch};
 use super::log::Log;
 use super::orig::{self, Orig};
+use super::tar_ignore::TarIgnore;
 use super::{BuildError, Request};
 use crate::fsx;
 use crate::process::Cmd;
+
+/// Version control directories: never part of a source package.
+const VCS_DIRS: &[&str] = &[".git", ".bzr", ".hg", ".svn"];
 
 /// What the source phase made, in `work`.
 pub struct SourcePackage {
@@ -34,7 +38,17 @@ pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Resul
     // has them unapplied) nor anything else writes beside or into the user's tree.
     let tree = work.join(&dirname);
     fsx::remove_dir_all(&tree)?;
-    fsx::copy_tree(&req.tree, &tree)?;
+    // What dpkg-source would leave out is not copied: a checkout's build and VCS dirs can be
+    // far larger than the package. A native package is its tree minus `tar-ignore`; for one
+    // with an orig, only VCS dirs (dpkg-source's diff-ignore default) are safe to drop.
+    if native {
+        let ignore = TarIgnore::for_tree(&req.tree)?;
+        fsx::copy_tree_except(&req.tree, &tree, |rel| ignore.excludes(&rel.to_string_lossy()))?;
+    } else {
+        fsx::copy_tree_except(&req.tree, &tree, |rel| {
+            rel.file_name().is_some_and(|n| VCS_DIRS.iter().any(|v| n == *v))
+        })?;
+    }
     log.run("dpkg-source -b", &Cmd::new("dpkg-source").arg("-b").arg(&dirname).cwd(work))?;
 
     let noepoch = without_epoch(version);

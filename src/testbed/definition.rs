@@ -25,6 +25,11 @@ pub struct Definition {
     /// mmdebstrap's `--variant` (`apt` unless said otherwise).
     #[serde(default = "default_variant")]
     pub variant: String,
+    /// More apt sources, one-line form (`deb URI SUITE COMPONENT...`), e.g. the security
+    /// archive a stable build needs for toolchains updated there. Not serialised when empty,
+    /// so the image keys of definitions without it stay what they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     #[serde(default)]
     pub packages: Vec<String>,
     /// Shell commands run once inside the image at build time (`chroot sh -c`).
@@ -84,6 +89,11 @@ impl Definition {
         {
             return Err(bad(format!("mirror {m:?} is not an http(s):// or file:// URL")));
         }
+        if let Some(line) = def.sources.iter().find(|l| !source_line_ok(l)) {
+            return Err(bad(format!(
+                "sources: {line:?} is not a one-line apt source (`deb http://URI SUITE COMPONENT...`)"
+            )));
+        }
         if let Some(inside) = def.files.keys().find(|k| !k.starts_with('/')) {
             return Err(bad(format!("files: {inside:?} must be an absolute path inside the image")));
         }
@@ -101,6 +111,22 @@ impl Definition {
     pub fn resolved(&self) -> Definition {
         Definition { mirror: Some(self.mirror()), ..self.clone() }
     }
+}
+
+/// `deb [options] URI SUITE COMPONENT...` with an http(s) or file URI: what mmdebstrap takes
+/// as a further mirror argument.
+fn source_line_ok(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let uri_at = match words.get(1) {
+        Some(w) if w.starts_with('[') => words.iter().position(|w| w.ends_with(']')).map(|i| i + 1),
+        _ => Some(1),
+    };
+    let Some(uri_at) = uri_at else { return false };
+    words.first() == Some(&"deb")
+        && words.get(uri_at).is_some_and(|u| {
+            u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://")
+        })
+        && words.len() >= uri_at + 3
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -216,6 +242,25 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("\"a b\""));
         let bad = Definition::parse("suite = \"bookworm\"\nmirror=\"ftp://x\"\n", Path::new("a.toml"));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn sources_are_one_line_deb_entries() {
+        let ok = |line: &str| {
+            Definition::parse(&format!("suite = \"bookworm\"\nsources = [{line:?}]\n"), Path::new("a.toml"))
+        };
+        let d = ok("deb http://deb.debian.org/debian-security bookworm-security main").unwrap();
+        assert_eq!(d.sources.len(), 1);
+        assert!(ok("deb [arch=amd64 trusted=yes] file:///srv/repo ./ main").is_ok());
+        for line in [
+            "deb-src http://x/debian bookworm main",
+            "deb http://x/debian bookworm",
+            "http://x bookworm main",
+            "deb [arch=amd64 http://x a b",
+        ] {
+            let err = ok(line).unwrap_err().to_string();
+            assert!(err.contains("not a one-line apt source"), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -106,11 +106,18 @@ fn tool_facts() -> Result<(String, String), TestbedError> {
     Ok(FACTS.get_or_init(|| facts).clone())
 }
 
-/// The cache key: the resolved definition, mmdebstrap's version and the architecture.
-pub fn key_of(def: &Definition) -> Result<String, TestbedError> {
+/// The cache key: the resolved definition, the contents of the files it copies in (`base`
+/// is the definition's directory, which their paths are relative to), mmdebstrap's version
+/// and the architecture.
+pub fn key_of(def: &Definition, base: &Path) -> Result<String, TestbedError> {
     let (version, arch) = tool_facts()?;
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&def.resolved()).expect("definitions serialise"));
+    for host in def.files.values() {
+        // A missing file is reported by the build; here it only has to key differently.
+        h.update(b"\0");
+        h.update(std::fs::read(base.join(host)).unwrap_or_else(|_| b"\0missing".to_vec()));
+    }
     h.update(b"\0");
     h.update(version.as_bytes());
     h.update(b"\0");
@@ -139,7 +146,7 @@ fn read_meta(dir: &Path) -> Option<Meta> {
 /// The image for a definition (name in the testbeds dirs, or a path), built if not cached.
 pub fn ensure_image(def_name_or_path: &str, rep: &dyn Reporter) -> Result<Image, TestbedError> {
     let loaded = definition::load(def_name_or_path)?;
-    let hash = key_of(&loaded.def)?;
+    let hash = key_of(&loaded.def, definition_dir(&loaded.path))?;
     let dir = images_dir().join(&hash);
     if let Some(meta) = read_meta(&dir) {
         touch_used(&dir);
@@ -232,7 +239,7 @@ fn run_mmdebstrap(
     if !def.packages.is_empty() {
         cmd = cmd.arg(format!("--include={}", def.packages.join(",")));
     }
-    let base = loaded.path.parent().unwrap_or(Path::new("."));
+    let base = definition_dir(&loaded.path);
     for (inside, host) in &def.files {
         let host = base.join(host);
         if !host.is_file() {
@@ -253,12 +260,17 @@ fn run_mmdebstrap(
     for s in &def.setup {
         cmd = cmd.arg(format!("--customize-hook=chroot \"$1\" sh -ec {}", process::shell_quote(s)));
     }
-    cmd = cmd.arg(&def.suite).arg(tmp.join("image.tar")).arg(mirror);
+    cmd = cmd.arg(&def.suite).arg(tmp.join("image.tar")).arg(mirror).args(&def.sources);
     let out = cmd.output_unchecked().map_err(|e| classify(loaded, log, e.to_string()))?;
     if !out.status.success() {
         return Err(classify(loaded, log, format!("mmdebstrap {}", describe(&out.status))));
     }
     Ok(())
+}
+
+/// Where a definition's `files` paths are relative to.
+fn definition_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 fn describe(s: &std::process::ExitStatus) -> String {
@@ -429,7 +441,7 @@ pub fn collect_garbage() -> Result<(Vec<String>, Vec<String>), TestbedError> {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml")
                 && let Ok(l) = definition::load(&p.to_string_lossy())
-                && let Ok(k) = key_of(&l.def)
+                && let Ok(k) = key_of(&l.def, definition_dir(&l.path))
             {
                 current.push(k);
             }
@@ -460,8 +472,30 @@ mod tests {
             p,
         )
         .unwrap();
-        assert_eq!(key_of(&a).unwrap(), key_of(&same).unwrap());
-        assert_ne!(key_of(&a).unwrap(), key_of(&b).unwrap());
-        assert_ne!(key_of(&a).unwrap(), key_of(&c).unwrap());
+        let key = |d: &Definition| key_of(d, Path::new(".")).unwrap();
+        assert_eq!(key(&a), key(&same));
+        assert_ne!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&c));
+        let s = Definition::parse(
+            "suite = \"bookworm\"\npackages = [\"tgt\"]\nsources = [\"deb http://x/s bookworm-security main\"]\n",
+            p,
+        )
+        .unwrap();
+        assert_ne!(key(&a), key(&s));
+    }
+
+    #[test]
+    fn key_follows_the_contents_of_copied_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("motd"), "one").unwrap();
+        let d = Definition::parse(
+            "suite = \"bookworm\"\n[files]\n\"/etc/motd\" = \"motd\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let before = key_of(&d, dir.path()).unwrap();
+        assert_eq!(before, key_of(&d, dir.path()).unwrap());
+        std::fs::write(dir.path().join("motd"), "two").unwrap();
+        assert_ne!(before, key_of(&d, dir.path()).unwrap());
     }
 }

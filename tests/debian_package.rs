@@ -1,0 +1,131 @@
+//! srukit's own Debian package, built by srukit the way the README says (`make deb`): crates
+//! vendored into debian/vendor, `srukit build --tree <checkout> --lintian` (source package
+//! from the checkout minus debian/source/options' tar-ignore, binaries in a fresh
+//! bookworm-build testbed with cargo-web from bookworm-security), then the .deb installed
+//! with apt in another fresh testbed, where `srukit --version`, `man srukit` and the bash
+//! completion must work. lintian must report no errors.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+use srukit::reporter::Quiet;
+use srukit::testbed::{self, ExecRequest, OpenOptions};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `dpkg-parsechangelog -S Version` of the checkout: what the package must say it is.
+fn version() -> String {
+    let out = Command::new("dpkg-parsechangelog")
+        .args(["-l", "debian/changelog", "-S", "Version"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    text(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn srukit_builds_its_own_package_and_it_installs_in_a_fresh_testbed() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let vendor = Command::new(cargo)
+        .args(["vendor", "--locked", "--quiet", "debian/vendor"])
+        .current_dir(repo())
+        .output();
+    let vendor = vendor.expect("cargo runs");
+    assert!(vendor.status.success(), "cargo vendor: {}", text(&vendor.stderr));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let r =
+        srukit(&["build", "--tree", repo().to_str().unwrap(), "--out", out.to_str().unwrap(), "--lintian"]);
+    assert!(r.status.success(), "srukit build --tree .:\n{}\n{}", text(&r.stdout), text(&r.stderr));
+
+    let v = version();
+    let m = manifest(&out);
+    assert_eq!(m["source"], "srukit");
+    assert_eq!(m["version"], v.as_str());
+    assert_eq!(m["architectures"], serde_json::json!(["source", "amd64"]));
+    let names: Vec<&str> =
+        m["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let deb_name = format!("srukit_{v}_amd64.deb");
+    for want in [format!("srukit_{v}.dsc"), format!("srukit_{v}.tar.xz"), deb_name.clone()] {
+        assert!(names.contains(&want.as_str()), "{want} not in {names:?}");
+    }
+    // The toolchain came from the mirror into the build testbed, never from the host.
+    let tb = &m["testbed"];
+    assert_eq!(tb["name"], "bookworm-build");
+    assert_eq!(tb["build_deps"], "apt");
+    let installed = tb["installed"].to_string();
+    assert!(installed.contains("cargo-web") && installed.contains("rustc-web"), "{installed}");
+    let log = std::fs::read_to_string(out.join("logs/binary.log")).unwrap();
+    assert!(log.contains("Unpacking cargo-web"), "cargo-web installed by apt in the testbed");
+    assert!(log.contains("--offline --locked"), "the cargo build is offline");
+
+    // The source package: the vendored crates in, the checkout's build outputs and git out.
+    let list = Command::new("tar").arg("-tJf").arg(out.join(format!("srukit_{v}.tar.xz"))).output().unwrap();
+    assert!(list.status.success());
+    let members = text(&list.stdout);
+    let has =
+        |p: &str| members.lines().any(|l| l.split_once('/').is_some_and(|(_, rest)| rest.starts_with(p)));
+    assert!(
+        has("debian/vendor/libgit2-sys/") && has("debian/vendor/cc/src/target/"),
+        "vendored crates packed"
+    );
+    assert!(has("src/main.rs") && has("debian/rules"));
+    for absent in [".git/", "target/release/", "target/debug/", "srukit-out/", "debian/cargo-target/"] {
+        assert!(!has(absent), "{absent} must not be in the source package");
+    }
+
+    // lintian: parsed, and no errors.
+    let lintian = &m["lintian"];
+    assert!(lintian["counts"].is_object(), "{lintian}");
+    assert_eq!(lintian["counts"]["E"].as_u64().unwrap_or(0), 0, "lintian errors: {lintian}");
+
+    // A fresh testbed: the .deb installs with apt (its Depends from the mirror), and works.
+    let image = testbed::ensure_image("bookworm-build", &Quiet).expect("bookworm-build image");
+    let mut tb = testbed::open(&image, &OpenOptions { host_network: true, ..Default::default() }).unwrap();
+    let inside = Path::new("/tmp").join(&deb_name);
+    tb.copy_in(&out.join(&deb_name), &inside).unwrap();
+    let run = |tb: &mut Box<dyn testbed::Testbed>, script: &str| {
+        let o = tb
+            .exec(
+                &ExecRequest::shell(&format!("{{ {script}; }} 2>&1"))
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )
+            .unwrap();
+        assert!(o.success(), "{script}:\n{}", o.stdout_str());
+        o.stdout_str()
+    };
+    run(&mut tb, &format!("apt-get install -y -q --no-install-recommends {} man-db", inside.display()));
+    let status = run(&mut tb, "dpkg-query -W -f '${Status} ${Version}' srukit");
+    assert_eq!(status, format!("install ok installed {v}"));
+    let upstream = v.split('-').next().unwrap();
+    assert_eq!(run(&mut tb, "srukit --version").trim(), format!("srukit {upstream}"));
+    let page = run(&mut tb, "MANWIDTH=80 man srukit | cat");
+    assert!(
+        page.lines().any(|l| {
+            // man justifies the NAME line: compare words.
+            l.split_whitespace().collect::<Vec<_>>().join(" ").starts_with("srukit - Stable release updates")
+        }),
+        "man srukit:\n{page}"
+    );
+    assert!(run(&mut tb, "man -w srukit-run").contains("/usr/share/man/man1/srukit-run.1.gz"));
+    let completion =
+        run(&mut tb, "bash -c '. /usr/share/bash-completion/completions/srukit && complete -p srukit'");
+    assert!(completion.contains("srukit"), "{completion}");
+    for f in ["/usr/share/zsh/vendor-completions/_srukit", "/usr/share/fish/vendor_completions.d/srukit.fish"]
+    {
+        run(&mut tb, &format!("test -s {f}"));
+    }
+    // The installed tool does real work: the flagship patch's DEP-3 header, checked there.
+    let patch = repo().join("patches/lp1336568-iscsi-write-cache/tgtadmin-iscsi-write-cache-config.patch");
+    tb.copy_in(&patch, Path::new("/tmp/flagship.patch")).unwrap();
+    let dep3 = run(&mut tb, "srukit dep3 check /tmp/flagship.patch");
+    assert!(dep3.contains("DEP-3 headers OK"), "{dep3}");
+    tb.close().unwrap();
+}
