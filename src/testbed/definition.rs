@@ -11,6 +11,8 @@ use crate::fsx;
 
 /// The fallback when apt's sources name no Debian mirror.
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// The same for the security archive.
+const DEFAULT_SECURITY: &str = "http://deb.debian.org/debian-security";
 
 /// What an image is made of. Unknown keys are errors (a typo must not silently build a
 /// different image).
@@ -25,8 +27,10 @@ pub struct Definition {
     /// mmdebstrap's `--variant` (`apt` unless said otherwise).
     #[serde(default = "default_variant")]
     pub variant: String,
-    /// More apt sources, one-line form (`deb URI SUITE COMPONENT...`), e.g. the security
-    /// archive a stable build needs for toolchains updated there. Not serialised when empty,
+    /// More apt sources: a one-line entry (`deb URI SUITE COMPONENT...`), or just a suite
+    /// (`bookworm-security`), taken from the archive apt uses for it here (else Debian's), with
+    /// the `main` component. E.g. the security archive a stable build needs for toolchains
+    /// updated there. Not serialised when empty,
     /// so the image keys of definitions without it stay what they were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
@@ -89,9 +93,9 @@ impl Definition {
         {
             return Err(bad(format!("mirror {m:?} is not an http(s):// or file:// URL")));
         }
-        if let Some(line) = def.sources.iter().find(|l| !source_line_ok(l)) {
+        if let Some(line) = def.sources.iter().find(|l| !(word_ok(l) || source_line_ok(l))) {
             return Err(bad(format!(
-                "sources: {line:?} is not a one-line apt source (`deb http://URI SUITE COMPONENT...`)"
+                "sources: {line:?} is neither a suite nor a one-line apt source (`deb http://URI SUITE COMPONENT...`)"
             )));
         }
         if let Some(inside) = def.files.keys().find(|k| !k.starts_with('/')) {
@@ -107,10 +111,26 @@ impl Definition {
             .unwrap_or_else(|| apt_mirror(&self.suite).unwrap_or_else(|| DEFAULT_MIRROR.to_string()))
     }
 
-    /// The same definition with the mirror resolved: what the image key hashes.
+    /// The same definition with the mirror and the suite-only sources resolved: what the
+    /// image key hashes and mmdebstrap gets.
     pub fn resolved(&self) -> Definition {
-        Definition { mirror: Some(self.mirror()), ..self.clone() }
+        let mirror = self.mirror();
+        let sources = self
+            .sources
+            .iter()
+            .map(|s| if s.contains(' ') { s.clone() } else { source_for_suite(s, &mirror) })
+            .collect();
+        Definition { mirror: Some(mirror), sources, ..self.clone() }
     }
+}
+
+/// The one-line source for a suite named alone: the archive apt uses for it on this machine;
+/// else Debian's security archive for `*-security`, the definition's mirror for the rest.
+fn source_for_suite(suite: &str, mirror: &str) -> String {
+    let uri = apt_mirror(suite).unwrap_or_else(|| {
+        if suite.ends_with("-security") { DEFAULT_SECURITY.to_string() } else { mirror.to_string() }
+    });
+    format!("deb {uri} {suite} main")
 }
 
 /// `deb [options] URI SUITE COMPONENT...` with an http(s) or file URI: what mmdebstrap takes
@@ -252,6 +272,18 @@ mod tests {
         let d = ok("deb http://deb.debian.org/debian-security bookworm-security main").unwrap();
         assert_eq!(d.sources.len(), 1);
         assert!(ok("deb [arch=amd64 trusted=yes] file:///srv/repo ./ main").is_ok());
+        // A suite alone: the archive apt uses for it here, else Debian's.
+        let suite = ok("bookworm-security").unwrap().resolved();
+        let line = &suite.sources[0];
+        assert!(line.starts_with("deb http") && line.ends_with(" bookworm-security main"), "{line}");
+        assert_eq!(
+            source_for_suite("srukit-none-security", "http://m/d"),
+            format!("deb {DEFAULT_SECURITY} srukit-none-security main")
+        );
+        assert_eq!(
+            source_for_suite("srukit-none-updates", "http://m/d"),
+            "deb http://m/d srukit-none-updates main"
+        );
         for line in [
             "deb-src http://x/debian bookworm main",
             "deb http://x/debian bookworm",
@@ -259,7 +291,7 @@ mod tests {
             "deb [arch=amd64 http://x a b",
         ] {
             let err = ok(line).unwrap_err().to_string();
-            assert!(err.contains("not a one-line apt source"), "{line}: {err}");
+            assert!(err.contains("neither a suite nor a one-line apt source"), "{line}: {err}");
         }
     }
 
