@@ -125,6 +125,26 @@ pub fn canonicalize(path: &Path) -> Result<PathBuf> {
     ctx("resolve", path, fs::canonicalize(path))
 }
 
+/// `canonicalize` for a path that may not exist yet: its deepest existing ancestor resolved,
+/// the rest appended. Lets a caller check where a directory would be before creating it.
+pub fn canonicalize_to_be(path: &Path) -> Result<PathBuf> {
+    let abs = ctx("resolve", path, std::path::absolute(path))?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while fs::symlink_metadata(existing).is_err() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut out = canonicalize(existing)?;
+    out.extend(rest.iter().rev());
+    Ok(out)
+}
+
 pub fn set_permissions(path: &Path, perm: fs::Permissions) -> Result<()> {
     ctx("chmod", path, fs::set_permissions(path, perm))
 }
@@ -173,6 +193,16 @@ mod tests {
         let err = read(Path::new("/nonexistent/srukit-test")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/srukit-test"), "{err}");
         assert_eq!(err.exit(), Exit::BadInput);
+    }
+
+    #[test]
+    fn canonicalize_to_be_resolves_what_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = canonicalize(dir.path()).unwrap();
+        std::os::unix::fs::symlink(&real, real.join("link")).unwrap();
+        let to_be = canonicalize_to_be(&dir.path().join("link/a/b")).unwrap();
+        assert_eq!(to_be, real.join("a/b"));
+        assert!(!real.join("a").exists(), "nothing is created");
     }
 
     #[test]

@@ -340,7 +340,13 @@ fn native_source_leaves_out_what_dpkg_source_ignores() {
     w("src/main.c", "int main(void) { return 0; }\n");
     // A socket cannot be copied: the build fails if the staging copy enters build-out/.
     let _sock = std::os::unix::net::UnixListener::bind(tree.join("build-out/daemon.sock")).unwrap();
-    let out = tmp.path().join("out");
+    // --out inside the tree: refused where the copy would take it in, accepted in a
+    // tar-ignored dir (as `make deb` writes srukit-out/deb in srukit's own checkout).
+    let r = build(&tree, &tree.join("src/out"), &[]);
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("is inside the tree"), "{}", text(&r.stderr));
+    assert!(!tree.join("src/out").exists(), "a refused build writes nothing into the tree");
+    let out = tree.join("build-out/pkg");
     let r = build(&tree, &out, &[]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     let members = |tarball: &Path| -> Vec<String> {

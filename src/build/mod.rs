@@ -68,7 +68,7 @@ pub enum BuildError {
         #[source]
         source: Box<ProcessError>,
     },
-    #[error("--out {} is inside the tree {}: the build would copy its own output", out.display(), tree.display())]
+    #[error("--out {} is inside the tree {}: the build would copy its own output (a 3.0 (native) tree may tar-ignore it in debian/source/options)", out.display(), tree.display())]
     OutInsideTree { out: PathBuf, tree: PathBuf },
     #[error("{}: {detail}", path.display())]
     Manifest { path: PathBuf, detail: String },
@@ -110,11 +110,16 @@ pub fn build(req: &Request, rep: &dyn Reporter) -> Result<Manifest, BuildError> 
     }
     let req = Request { tree, ..req.clone() };
     let cl = Changelog::read(&req.tree)?;
-    fsx::create_dir_all(&req.out)?;
-    let out = fsx::canonicalize(&req.out)?;
-    if out.starts_with(&req.tree) {
+    // Inside the tree only where the source copy leaves it out (e.g. tar-ignored, as
+    // srukit-out/ is in srukit's own tree): else the build would copy its own output.
+    // Checked before anything is created, so a refusal writes nothing.
+    let out = fsx::canonicalize_to_be(&req.out)?;
+    if let Ok(rel) = out.strip_prefix(&req.tree)
+        && !source::CopyFilter::for_tree(&req.tree)?.skips(rel)
+    {
         return Err(BuildError::OutInsideTree { out, tree: req.tree.clone() });
     }
+    fsx::create_dir_all(&out)?;
     // One staging directory per --out: two builds into one --out at once are not supported.
     let staging = out.join(".staging");
     fsx::remove_dir_all(&staging)?;

@@ -32,14 +32,18 @@ pub struct Orig {
 /// Is the package native (no orig at all)? dpkg-source: "3.0 (native)", or format 1.0
 /// (the default when debian/source/format is missing) with a version without a revision.
 pub fn is_native(tree: &Path, version: &str) -> Result<bool, BuildError> {
-    let fmt = fsx::read_optional(&tree.join("debian/source/format"))?
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-        .unwrap_or_else(|| "1.0".into());
-    Ok(match fmt.as_str() {
+    Ok(match format(tree)?.as_str() {
         "3.0 (native)" => true,
         "3.0 (quilt)" => false,
         _ => !super::changelog::without_epoch(version).contains('-'),
     })
+}
+
+/// The tree's source format, `debian/source/format` (`1.0` without one).
+pub fn format(tree: &Path) -> Result<String, BuildError> {
+    Ok(fsx::read_optional(&tree.join("debian/source/format"))?
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_else(|| "1.0".into()))
 }
 
 /// Puts the orig tarball (and its signature, and component tarballs) into `dest`, which is

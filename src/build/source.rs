@@ -15,6 +15,30 @@ use crate::process::Cmd;
 /// Version control directories: never part of a source package.
 const VCS_DIRS: &[&str] = &[".git", ".bzr", ".hg", ".svn"];
 
+/// What the staging copy of a tree leaves out: what dpkg-source would leave out anyway, as a
+/// checkout's build and VCS dirs can be far larger than the package. A 3.0 (native) package
+/// is its tree minus `tar-ignore`; for any other format only VCS dirs are dropped (dpkg-source
+/// diff-ignores them; anything else may be part of the diff against the orig).
+pub struct CopyFilter {
+    tar_ignore: Option<TarIgnore>,
+}
+
+impl CopyFilter {
+    pub fn for_tree(tree: &Path) -> Result<CopyFilter, BuildError> {
+        let tar_ignore =
+            if orig::format(tree)? == "3.0 (native)" { Some(TarIgnore::for_tree(tree)?) } else { None };
+        Ok(CopyFilter { tar_ignore })
+    }
+
+    /// Whether a path relative to the tree is left out (or is below a directory that is).
+    pub fn skips(&self, rel: &Path) -> bool {
+        match &self.tar_ignore {
+            Some(t) => t.excludes(&rel.to_string_lossy()),
+            None => rel.components().any(|c| VCS_DIRS.iter().any(|v| c.as_os_str() == *v)),
+        }
+    }
+}
+
 /// What the source phase made, in `work`.
 pub struct SourcePackage {
     /// The directory holding the .dsc, its tarballs and the .changes.
@@ -38,17 +62,8 @@ pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Resul
     // has them unapplied) nor anything else writes beside or into the user's tree.
     let tree = work.join(&dirname);
     fsx::remove_dir_all(&tree)?;
-    // What dpkg-source would leave out is not copied: a checkout's build and VCS dirs can be
-    // far larger than the package. A native package is its tree minus `tar-ignore`; for one
-    // with an orig, only VCS dirs (dpkg-source's diff-ignore default) are safe to drop.
-    if native {
-        let ignore = TarIgnore::for_tree(&req.tree)?;
-        fsx::copy_tree_except(&req.tree, &tree, |rel| ignore.excludes(&rel.to_string_lossy()))?;
-    } else {
-        fsx::copy_tree_except(&req.tree, &tree, |rel| {
-            rel.file_name().is_some_and(|n| VCS_DIRS.iter().any(|v| n == *v))
-        })?;
-    }
+    let skip = CopyFilter::for_tree(&req.tree)?;
+    fsx::copy_tree_except(&req.tree, &tree, |rel| skip.skips(rel))?;
     log.run("dpkg-source -b", &Cmd::new("dpkg-source").arg("-b").arg(&dirname).cwd(work))?;
 
     let noepoch = without_epoch(version);
