@@ -327,11 +327,7 @@ fn sign_runs_debsign_with_the_given_key() {
 fn native_source_leaves_out_what_dpkg_source_ignores() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = probe_package(tmp.path(), false);
-    let w = |rel: &str, body: &str| {
-        let p = tree.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    };
+    let w = |rel: &str, body: &str| write_file(&tree, rel, body);
     w("debian/source/options", "tar-ignore\ntar-ignore = build-out\n");
     w(".git/HEAD", "ref: refs/heads/main\n");
     w("build-out/big.bin", "not for the source package\n");

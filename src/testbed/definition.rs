@@ -89,7 +89,7 @@ impl Definition {
             return Err(bad(format!("variant {:?} is not an mmdebstrap variant", def.variant)));
         }
         if let Some(m) = &def.mirror
-            && !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
+            && !url_ok(m)
         {
             return Err(bad(format!("mirror {m:?} is not an http(s):// or file:// URL")));
         }
@@ -136,17 +136,30 @@ fn source_for_suite(suite: &str, mirror: &str) -> String {
 /// `deb [options] URI SUITE COMPONENT...` with an http(s) or file URI: what mmdebstrap takes
 /// as a further mirror argument.
 fn source_line_ok(line: &str) -> bool {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let uri_at = match words.get(1) {
-        Some(w) if w.starts_with('[') => words.iter().position(|w| w.ends_with(']')).map(|i| i + 1),
-        _ => Some(1),
-    };
-    let Some(uri_at) = uri_at else { return false };
-    words.first() == Some(&"deb")
-        && words.get(uri_at).is_some_and(|u| {
-            u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://")
-        })
-        && words.len() >= uri_at + 3
+    parse_deb_line(line).is_some_and(|(uri, _, components)| url_ok(uri) && !components.is_empty())
+}
+
+/// A one-line apt source, `deb [options] URI SUITE [COMPONENT...]`: its URI, suite and
+/// components; `None` for anything else (deb-src, a comment, a line cut short).
+fn parse_deb_line(line: &str) -> Option<(&str, &str, Vec<&str>)> {
+    let mut words = line.split_whitespace();
+    if words.next()? != "deb" {
+        return None;
+    }
+    let mut uri = words.next()?;
+    if uri.starts_with('[') {
+        while !uri.ends_with(']') {
+            uri = words.next()?;
+        }
+        uri = words.next()?;
+    }
+    let suite = words.next()?;
+    Some((uri, suite, words.collect()))
+}
+
+/// The archive URLs srukit can hand to mmdebstrap.
+fn url_ok(url: &str) -> bool {
+    ["http://", "https://", "file://"].iter().any(|scheme| url.starts_with(scheme))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -235,10 +248,8 @@ fn deb822_mirror(text: &str, suite: &str) -> Option<String> {
 }
 
 fn one_line_mirror(text: &str, suite: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let words: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-        (words.len() >= 3 && words[0] == "deb" && words[2] == suite).then(|| words[1].to_string())
-    })
+    text.lines()
+        .find_map(|l| parse_deb_line(l).filter(|(_, s, _)| *s == suite).map(|(uri, ..)| uri.to_string()))
 }
 
 #[cfg(test)]
@@ -302,5 +313,7 @@ mod tests {
         assert_eq!(deb822_mirror(deb822, "trixie"), None);
         let list = "# c\ndeb [arch=amd64] http://x/debian bookworm main\n";
         assert_eq!(one_line_mirror(list, "bookworm").as_deref(), Some("http://x/debian"));
+        let list = "# deb http://old/debian bookworm main\ndeb [ arch=amd64 signed-by=/k.gpg ] http://y/debian bookworm main\n";
+        assert_eq!(one_line_mirror(list, "bookworm").as_deref(), Some("http://y/debian"));
     }
 }

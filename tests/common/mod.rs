@@ -100,15 +100,18 @@ pub fn snapshot(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Writes `root/rel`, creating its directories.
+pub fn write_file(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
 /// A tiny native debhelper package whose Build-Depends the bookworm-build image already
 /// has, so its binary build needs no network. `fail_build` makes debian/rules fail.
 pub fn probe_package(parent: &Path, fail_build: bool) -> PathBuf {
     let tree = parent.join("srukit-probe-1.1");
-    let w = |rel: &str, body: &str| {
-        let p = tree.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    };
+    let w = |rel: &str, body: &str| write_file(&tree, rel, body);
     w(
         "debian/control",
         "Source: srukit-probe\nSection: misc\nPriority: optional\nMaintainer: srukit tests <srukit@example.org>\n\
