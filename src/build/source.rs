@@ -30,12 +30,18 @@ impl CopyFilter {
         Ok(CopyFilter { tar_ignore })
     }
 
-    /// Whether a path relative to the tree is left out (or is below a directory that is).
-    pub fn skips(&self, rel: &Path) -> bool {
+    /// Whether a walk that does not enter skipped directories skips this path (relative to
+    /// the tree): checks the path alone, not the directories above it.
+    pub fn skips_entry(&self, rel: &Path) -> bool {
         match &self.tar_ignore {
             Some(t) => t.excludes(&rel.to_string_lossy()),
-            None => rel.components().any(|c| VCS_DIRS.iter().any(|v| c.as_os_str() == *v)),
+            None => rel.file_name().is_some_and(|n| VCS_DIRS.iter().any(|v| n == *v)),
         }
+    }
+
+    /// Whether a path relative to the tree is left out, itself or by a directory above it.
+    pub fn skips(&self, rel: &Path) -> bool {
+        rel.ancestors().any(|a| !a.as_os_str().is_empty() && self.skips_entry(a))
     }
 }
 
@@ -63,7 +69,7 @@ pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Resul
     let tree = work.join(&dirname);
     fsx::remove_dir_all(&tree)?;
     let skip = CopyFilter::for_tree(&req.tree)?;
-    fsx::copy_tree_except(&req.tree, &tree, |rel| skip.skips(rel))?;
+    fsx::copy_tree_except(&req.tree, &tree, |rel| skip.skips_entry(rel))?;
     log.run("dpkg-source -b", &Cmd::new("dpkg-source").arg("-b").arg(&dirname).cwd(work))?;
 
     let noepoch = without_epoch(version);
@@ -129,4 +135,41 @@ pub fn field(path: &Path, name: &str) -> Result<Option<String>, BuildError> {
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(format: &str, options: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("debian/source")).unwrap();
+        std::fs::write(dir.path().join("debian/source/format"), format).unwrap();
+        std::fs::write(dir.path().join("debian/source/options"), options).unwrap();
+        dir
+    }
+
+    #[test]
+    fn native_skips_what_tar_ignore_names_and_everything_below() {
+        let dir = tree("3.0 (native)\n", "tar-ignore = target\ntar-ignore = debian/cargo-target\n");
+        let f = CopyFilter::for_tree(dir.path()).unwrap();
+        for rel in ["target", "target/release/srukit", "debian/cargo-target/x", "src/target/a.rs"] {
+            assert!(f.skips(Path::new(rel)), "{rel}");
+        }
+        assert!(!f.skips(Path::new(".git/config")), "explicit patterns drop dpkg's default list");
+        assert!(!f.skips(Path::new("src/main.rs")));
+        let dflt = tree("3.0 (native)\n", "# none\n");
+        let f = CopyFilter::for_tree(dflt.path()).unwrap();
+        assert!(f.skips(Path::new(".git/config")) && f.skips(Path::new(".git/HEAD")));
+        assert!(!f.skips(Path::new("target/debug")));
+    }
+
+    #[test]
+    fn with_an_orig_only_vcs_dirs_are_skipped() {
+        let dir = tree("3.0 (quilt)\n", "tar-ignore = target\n");
+        let f = CopyFilter::for_tree(dir.path()).unwrap();
+        assert!(f.skips(Path::new(".git/objects/ab")) && f.skips(Path::new("sub/.hg")));
+        assert!(!f.skips(Path::new("target/x")) && !f.skips(Path::new("a.o")));
+        assert!(f.skips_entry(Path::new(".svn")) && !f.skips_entry(Path::new(".svn/entries")));
+    }
 }

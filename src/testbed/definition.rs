@@ -30,8 +30,8 @@ pub struct Definition {
     /// More apt sources: a one-line entry (`deb URI SUITE COMPONENT...`), or just a suite
     /// (`bookworm-security`), taken from the archive apt uses for it here (else Debian's), with
     /// the `main` component. E.g. the security archive a stable build needs for toolchains
-    /// updated there. Not serialised when empty,
-    /// so the image keys of definitions without it stay what they were.
+    /// updated there. Not serialised when empty, so the image keys of definitions without
+    /// it stay what they were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     #[serde(default)]
