@@ -52,6 +52,8 @@ pub struct Exported {
     pub manifest: PathBuf,
     pub manifest_change: ManifestChange,
     pub fields: Vec<(String, String)>,
+    /// `Fixes #N` issue numbers that could not become URLs: the upstream's forge is unknown.
+    pub unplaced_issues: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +96,15 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
         Merged::Clean { tree } => {
             let mut e = export_tree(&up, req, &pick, tree, &result.upstream_files, &result.dropped, false)?;
             e.onto_from = onto.from;
+            if !e.unplaced_issues.is_empty() {
+                let list: Vec<String> = e.unplaced_issues.iter().map(|n| format!("#{n}")).collect();
+                reporter.warn(&format!(
+                    "the commit names issue(s) {} of a forge srukit cannot tell (no GitHub/GitLab origin): \
+                     add their URLs as `Bug:` to {} by hand",
+                    list.join(", "),
+                    e.patch.display()
+                ));
+            }
             Ok(Report::Exported(e))
         }
         Merged::Conflicts { conflicts, .. } => {
@@ -186,7 +197,8 @@ pub fn export_tree(
     let same = unified::same_change(&rendered.files, upstream_files);
     let origin_kind =
         if same && dropped.is_empty() && !resolved { OriginKind::Upstream } else { OriginKind::Backport };
-    let message = trailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+    let mut message = trailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+    let unplaced = message.bugs.resolve_forge(up.web_url.as_deref());
     let author = commit.author();
     let author = format!("{} <{}>", author.name().unwrap_or(""), author.email().unwrap_or(""));
     let input = HeaderInput {
@@ -238,18 +250,25 @@ pub fn export_tree(
         manifest,
         manifest_change,
         fields: patch.fields,
+        unplaced_issues: unplaced,
     })
 }
 
-/// The changelog bullet for a new manifest: the subject, with `(LP: #N)` as Ubuntu's
-/// changelogs close Launchpad bugs.
+/// The changelog bullet for a new manifest: the subject, with `(LP: #N)` and
+/// `(Closes: #N)` for the bugs the commit closes, as Ubuntu's and Debian's changelogs close
+/// them (dpkg's Launchpad-Bugs-Fixed and Closes). Related bugs are not closed.
 fn bullet(m: &trailers::Message) -> String {
-    let lp: Vec<String> = m
-        .bugs
-        .launchpad
-        .iter()
-        .filter(|n| !m.subject.contains(&format!("#{n}")))
-        .map(|n| format!("#{n}"))
-        .collect();
-    if lp.is_empty() { m.subject.clone() } else { format!("{} (LP: {})", m.subject, lp.join(", ")) }
+    let list = |bugs: &[u64]| -> Vec<String> {
+        bugs.iter().filter(|n| !m.subject.contains(&format!("#{n}"))).map(|n| format!("#{n}")).collect()
+    };
+    let mut out = m.subject.clone();
+    let lp = list(&m.bugs.launchpad);
+    if !lp.is_empty() {
+        out.push_str(&format!(" (LP: {})", lp.join(", ")));
+    }
+    let deb = list(&m.bugs.debian);
+    if !deb.is_empty() {
+        out.push_str(&format!(" (Closes: {})", deb.join(", ")));
+    }
+    out
 }

@@ -72,11 +72,16 @@ impl BackportPatch {
             ("Author".to_string(), input.author.clone()),
             ("Origin".to_string(), format!("{}, {}", input.origin_kind.as_str(), input.commit_ref)),
         ];
-        for n in &m.bugs.launchpad {
+        // DEP-3 Bug fields say which bugs the patch is about, closed or not: Partial-Bug
+        // and Related-Bug are named here too; only the changelog closes bugs.
+        for n in m.bugs.launchpad.iter().chain(&m.bugs.launchpad_related) {
             fields.push(("Bug-Launchpad".into(), format!("https://bugs.launchpad.net/bugs/{n}")));
         }
         for n in &m.bugs.debian {
             fields.push(("Bug-Debian".into(), format!("https://bugs.debian.org/{n}")));
+        }
+        for url in &m.bugs.forge {
+            fields.push(("Bug".into(), url.clone()));
         }
         if !input.dropped.is_empty() {
             // DEP-3 allows extra fields; this one says what the patch leaves out of upstream's.

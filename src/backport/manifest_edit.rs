@@ -188,7 +188,7 @@ mod tests {
     fn created_from_commit_and_tree() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backport.toml");
-        let bugs = Bugs { launchpad: vec![1336568], debian: vec![] };
+        let bugs = Bugs { launchpad: vec![1336568], ..Bugs::default() };
         let tree = TreeFacts {
             source: "cinder".into(),
             version: "1:2014.1.5-0ubuntu1".into(),
