@@ -231,7 +231,7 @@ pub fn apply(
         package: plan.top.package.clone(),
         old_version: plan.top.version.to_string(),
         new_version: plan.new_version.to_string(),
-        distribution: bp.manifest.target.series.clone(),
+        distribution: bp.distribution().to_string(),
         patches: plan.added.clone(),
         series: plan.series_names.clone(),
         check: Some(check),
@@ -363,7 +363,8 @@ fn plan(
     let entry = NewEntry {
         package: top.package.clone(),
         version: new_version.clone(),
-        distribution: target.series.clone(),
+        distribution: bp.distribution().to_string(),
+        urgency: bp.manifest.changelog.urgency,
         bullets: bp.bullets(),
         maintainer: changelog::maintainer_from_env(bp.manifest.changelog.maintainer.as_deref())?,
         date: changelog::entry_date(),
@@ -376,8 +377,8 @@ fn plan(
     if fields.get("Version").map(String::as_str) != Some(new_version.as_str()) {
         return mismatch(format!("Version is {:?}, want {new_version}", fields.get("Version")));
     }
-    if fields.get("Distribution") != Some(&target.series) {
-        return mismatch(format!("Distribution is {:?}, want {}", fields.get("Distribution"), target.series));
+    if fields.get("Distribution").map(String::as_str) != Some(bp.distribution()) {
+        return mismatch(format!("Distribution is {:?}, want {}", fields.get("Distribution"), bp.distribution()));
     }
     if target.distro == Distro::Ubuntu {
         let lp = fields.get("Launchpad-Bugs-Fixed").map(String::as_str).unwrap_or("");

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::exit::{Exit, ExitCodeOf};
+use crate::formats::changelog::{self, Urgency};
 use crate::formats::dep3;
 use crate::formats::distro_info::Distro;
 use crate::formats::version::{Scheme, Version};
@@ -96,6 +97,23 @@ pub struct ChangelogSpec {
     pub bullets: Spanned<Vec<String>>,
     /// `Full Name <email>`; DEBFULLNAME/DEBEMAIL win when set.
     pub maintainer: Option<String>,
+    /// The entry's `urgency=`: medium unless said (security uploads: high).
+    #[serde(default)]
+    pub urgency: Urgency,
+    /// The entry's distribution, when it is not the target series itself
+    /// (`bookworm-security`, `trusty-proposed`, `UNRELEASED`).
+    #[serde(default, deserialize_with = "distribution")]
+    pub distribution: Option<String>,
+}
+
+fn distribution<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if !changelog::is_distribution(&s) {
+        return Err(serde::de::Error::custom(format!(
+            "distribution `{s}` is not one word of letters, digits, `-`, `+` and `.`"
+        )));
+    }
+    Ok(Some(s))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +229,12 @@ impl Backport {
         self.manifest.source.get_ref()
     }
 
+    /// The new changelog entry's distribution: `[changelog] distribution`, else the target
+    /// series.
+    pub fn distribution(&self) -> &str {
+        self.manifest.changelog.distribution.as_deref().unwrap_or(&self.manifest.target.series)
+    }
+
     /// The changelog bullets, with every listed bug referenced: a bug no bullet mentions is
     /// appended to the first bullet as ` (LP: #N)` / ` (Closes: #N)`, the forms
     /// dpkg-parsechangelog turns into Launchpad-Bugs-Fixed and Closes.
@@ -299,6 +323,22 @@ mod tests {
         assert_eq!(b.below.as_ref().unwrap().as_str(), "1:2014.2-0ubuntu1");
         assert_eq!(b.manifest.version.scheme, Scheme::UbuntuSru);
         assert_eq!(b.bullets(), vec!["Enable it (LP: #1336568)"]);
+    }
+
+    #[test]
+    fn changelog_urgency_and_distribution() {
+        let b = load(&manifest(""), PATCH).unwrap();
+        assert_eq!((b.manifest.changelog.urgency, b.distribution()), (Urgency::Medium, "trusty"));
+        let with = |extra: &str| manifest("").replace("[changelog]\n", &format!("[changelog]\n{extra}"));
+        let b = load(&with("urgency = \"high\"\ndistribution = \"trusty-security\"\n"), PATCH).unwrap();
+        assert_eq!((b.manifest.changelog.urgency, b.distribution()), (Urgency::High, "trusty-security"));
+        for (extra, at, msg) in [
+            ("urgency = \"urgent\"\n", ":13:11: ", "unknown variant `urgent`"),
+            ("distribution = \"trusty security\"\n", ":13:16: ", "is not one word"),
+        ] {
+            let err = load(&with(extra), PATCH).unwrap_err().to_string();
+            assert!(err.contains(&format!("{MANIFEST}{at}")) && err.contains(msg), "{err}");
+        }
     }
 
     #[test]

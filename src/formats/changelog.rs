@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
-use debian_changelog::{ChangeLog, Urgency};
+use debian_changelog::ChangeLog;
 use serde::Serialize;
 
 use crate::exit::{Exit, ExitCodeOf};
@@ -125,12 +125,56 @@ pub fn top_entry(bytes: &[u8], path: &Path) -> Result<TopEntry, ChangelogError> 
     Ok(TopEntry { package, version, distributions, line })
 }
 
+/// The `urgency=` of an entry header (Debian policy 5.6.17): how soon testing (or a
+/// security upload's users) should take it. dch's default is medium; security uploads use
+/// high.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Emergency,
+    Critical,
+}
+
+impl Urgency {
+    fn to_crate(self) -> debian_changelog::Urgency {
+        use debian_changelog::Urgency as U;
+        match self {
+            Urgency::Low => U::Low,
+            Urgency::Medium => U::Medium,
+            Urgency::High => U::High,
+            Urgency::Emergency => U::Emergency,
+            Urgency::Critical => U::Critical,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Low => "low",
+            Urgency::Medium => "medium",
+            Urgency::High => "high",
+            Urgency::Emergency => "emergency",
+            Urgency::Critical => "critical",
+        }
+    }
+}
+
+/// Is `s` a distribution dpkg accepts in an entry header (`[-+0-9a-z.]+`, Dpkg::Changelog's
+/// regex, plus upper case for `UNRELEASED`)?
+pub fn is_distribution(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b))
+}
+
 /// A new changelog entry.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     pub package: String,
     pub version: Version,
     pub distribution: String,
+    pub urgency: Urgency,
     /// The bullets, without `* `; wrapped at 80 columns when rendered.
     pub bullets: Vec<String>,
     /// `Full Name <email>`.
@@ -150,7 +194,7 @@ impl NewEntry {
             .version(version)
             // `distributions` sets; `distribution` would append to a default.
             .distributions(vec![self.distribution.clone()])
-            .urgency(Urgency::Medium)
+            .urgency(self.urgency.to_crate())
             .maintainer((name, email))
             .datetime(self.date.format(DATE_FORMAT).to_string());
         for bullet in &self.bullets {
@@ -285,15 +329,18 @@ impl ExitCodeOf for DpkgParseError {
     }
 }
 
-/// The date for a new entry: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+/// The date for a new entry: SOURCE_DATE_EPOCH when set (reproducible builds, in UTC),
+/// else now in the local time zone, as dch writes it (`date -R`).
 pub fn entry_date() -> DateTime<FixedOffset> {
     let utc = FixedOffset::east_opt(0).expect("zero offset is valid");
-    std::env::var("SOURCE_DATE_EPOCH")
+    match std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|t| DateTime::from_timestamp(t, 0))
-        .unwrap_or_else(chrono::Utc::now)
-        .with_timezone(&utc)
+    {
+        Some(t) => t.with_timezone(&utc),
+        None => chrono::Local::now().fixed_offset(),
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +357,7 @@ mod tests {
             package: "cinder".into(),
             version: "1:2014.1.5-0ubuntu2".parse().unwrap(),
             distribution: "trusty".into(),
+            urgency: Urgency::Medium,
             bullets: vec!["Enable iscsi_write_cache option for tgtadm backends (LP: #1336568)".into()],
             maintainer: "Jane Doe <jane@example.org>".into(),
             date: DateTime::parse_from_rfc3339("2014-10-02T10:11:12+00:00").unwrap(),
@@ -346,6 +394,37 @@ mod tests {
         }
         let top = top_entry(&out, Path::new("changelog")).unwrap();
         assert_eq!(top.version.as_str(), "1:2014.1.5-0ubuntu2");
+    }
+
+    #[test]
+    fn security_upload_header_and_dch_trailer() {
+        // What `dch --distribution bookworm-security --urgency high` writes, byte for byte:
+        // the header, a blank line, the bullets, a blank line, ` -- NAME <EMAIL>  DATE`
+        // (two spaces before the date, the maintainer's own UTC offset).
+        let mut e = entry();
+        e.package = "tgt".into();
+        e.version = "1:1.0.85-1+deb12u1".parse().unwrap();
+        e.distribution = "bookworm-security".into();
+        e.urgency = Urgency::High;
+        e.bullets = vec!["Fix it (Closes: #1234)".into()];
+        e.date = DateTime::parse_from_rfc3339("2024-03-09T21:05:07-05:00").unwrap();
+        assert_eq!(
+            e.render().unwrap(),
+            "tgt (1:1.0.85-1+deb12u1) bookworm-security; urgency=high\n\n  * Fix it (Closes: #1234)\n\n \
+             -- Jane Doe <jane@example.org>  Sat, 09 Mar 2024 21:05:07 -0500\n\n"
+        );
+        let parsed = dpkg_parse(e.render().unwrap().as_bytes(), Distro::Debian).unwrap();
+        assert_eq!(parsed["Distribution"], "bookworm-security");
+        assert_eq!(parsed["Urgency"], "high");
+        assert_eq!(parsed["Closes"], "1234");
+        assert!(!parsed.contains_key("Launchpad-Bugs-Fixed"), "Debian's dpkg has no such field");
+        let toml: std::collections::BTreeMap<String, Urgency> =
+            toml::from_str("a = \"low\"\nb = \"critical\"").unwrap();
+        assert_eq!((toml["a"], toml["b"]), (Urgency::Low, Urgency::Critical));
+        assert!(toml::from_str::<std::collections::BTreeMap<String, Urgency>>("a = \"urgent\"").is_err());
+        for (d, ok) in [("bookworm-security", true), ("UNRELEASED", true), ("a b", false), ("x;y", false), ("", false)] {
+            assert_eq!(is_distribution(d), ok, "{d}");
+        }
     }
 
     #[test]
