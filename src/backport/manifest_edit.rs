@@ -9,7 +9,6 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
 use super::error::{BackportError, Result};
 use super::trailers::Bugs;
-use crate::formats::distro_info::{Distro, DistroInfo};
 
 /// The manifest's file name in a backport folder.
 pub const MANIFEST: &str = "backport.toml";
@@ -134,25 +133,13 @@ fn create(new: &NewManifest<'_>) -> DocumentMut {
     doc
 }
 
-/// Which distribution a changelog distribution belongs to, and its series, by
-/// distro-info-data (`trusty-proposed` is Ubuntu's `trusty`). `UNRELEASED` belongs to none.
-pub fn distro_of(dist: &str) -> Option<(Distro, String)> {
-    // Debian's suite names, which distro-info-data lists by codename only.
-    if let Some(suite) =
-        ["unstable", "experimental", "stable", "testing", "oldstable"].iter().find(|s| dist == **s)
-    {
-        return Some((Distro::Debian, suite.to_string()));
-    }
-    [Distro::Ubuntu, Distro::Debian].into_iter().find_map(|d| {
-        let info = DistroInfo::load(d).ok()?;
-        let series = info.release(dist).ok()?.series.clone();
-        Some((d, series))
-    })
-}
+/// Which distribution a changelog distribution belongs to (formats::distro_info's).
+pub use crate::formats::distro_info::distro_of;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::distro_info::Distro;
 
     #[test]
     fn keeps_comments_and_appends_once() {

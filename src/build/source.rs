@@ -9,6 +9,8 @@ use super::log::Log;
 use super::orig::{self, Orig};
 use super::tar_ignore::TarIgnore;
 use super::{BuildError, Request};
+use crate::formats::changelog::DpkgVendor;
+use crate::formats::distro_info::distro_of;
 use crate::fsx;
 use crate::process::Cmd;
 
@@ -83,6 +85,15 @@ pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Resul
         genchanges = genchanges.arg(format!("-v{v}"));
     }
     genchanges = genchanges.arg(format!("-O../{changes}")).cwd(&tree);
+    // The .changes follows the target distro's dpkg rules, not the host's: an Ubuntu upload
+    // needs Launchpad-Bugs-Fixed (Launchpad and the SRU tools track bugs by it), which only
+    // Ubuntu's dpkg vendor writes. A distribution of neither distro keeps the host's rules.
+    let target = distro_of(&cl.newest().distribution).map(|(d, _)| d);
+    let vendor = target.map(DpkgVendor::new).transpose()?;
+    if let Some(v) = &vendor {
+        genchanges = v.apply(genchanges);
+        log.append(format!("srukit: dpkg-genchanges under the {} vendor\n", v.vendor()).as_bytes())?;
+    }
     log.run("dpkg-genchanges -S", &genchanges)?;
 
     if let Some(key) = &req.sign {

@@ -266,34 +266,54 @@ pub fn prepend(original: &[u8], entry: &NewEntry) -> Result<Vec<u8>, ChangelogEr
     Ok(out)
 }
 
+/// dpkg's vendor rules for a target distro, whatever the host is: `DEB_VENDOR` and a
+/// temporary `DPKG_ORIGINS_DIR` with Debian's and Ubuntu's origin files (a Debian host has
+/// no Ubuntu one, and dpkg loads Dpkg::Vendor::Ubuntu only for a vendor it has an origin
+/// for). Under Ubuntu's rules dpkg-parsechangelog and dpkg-genchanges emit
+/// `Launchpad-Bugs-Fixed` from `LP: #N`; Debian's never do.
+pub struct DpkgVendor {
+    dir: tempfile::TempDir,
+    vendor: &'static str,
+}
+
+impl DpkgVendor {
+    pub fn new(distro: Distro) -> Result<DpkgVendor, FsError> {
+        let dir = tempfile::tempdir()
+            .map_err(|source| FsError { op: "create", path: std::env::temp_dir(), source })?;
+        let origins = dir.path().join("origins");
+        fsx::create_dir_all(&origins)?;
+        fsx::write(
+            &origins.join("debian"),
+            "Vendor: Debian\nVendor-URL: https://www.debian.org/\nBugs: debbugs://bugs.debian.org\n",
+        )?;
+        fsx::write(
+            &origins.join("ubuntu"),
+            "Vendor: Ubuntu\nVendor-URL: https://www.ubuntu.com/\nBugs: https://bugs.launchpad.net/ubuntu/+filebug\nParent: Debian\n",
+        )?;
+        let vendor = match distro {
+            Distro::Ubuntu => "Ubuntu",
+            Distro::Debian => "Debian",
+        };
+        Ok(DpkgVendor { dir, vendor })
+    }
+
+    pub fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    /// `cmd` run under this vendor's rules.
+    pub fn apply(&self, cmd: Cmd) -> Cmd {
+        cmd.env("DEB_VENDOR", self.vendor).env("DPKG_ORIGINS_DIR", self.dir.path().join("origins"))
+    }
+}
+
 /// What dpkg-parsechangelog says about a changelog, parsed as the distribution's dpkg
-/// would (`Launchpad-Bugs-Fixed` only appears under the Ubuntu vendor). A Debian host has no
-/// Ubuntu origin file, so one is written to a temporary `DPKG_ORIGINS_DIR`.
+/// would (`Launchpad-Bugs-Fixed` only appears under the Ubuntu vendor).
 pub fn dpkg_parse(bytes: &[u8], distro: Distro) -> Result<BTreeMap<String, String>, DpkgParseError> {
-    let dir =
-        tempfile::tempdir().map_err(|source| FsError { op: "create", path: std::env::temp_dir(), source })?;
-    let origins = dir.path().join("origins");
-    fsx::create_dir_all(&origins)?;
-    fsx::write(
-        &origins.join("debian"),
-        "Vendor: Debian\nVendor-URL: https://www.debian.org/\nBugs: debbugs://bugs.debian.org\n",
-    )?;
-    fsx::write(
-        &origins.join("ubuntu"),
-        "Vendor: Ubuntu\nVendor-URL: https://www.ubuntu.com/\nBugs: https://bugs.launchpad.net/ubuntu/+filebug\nParent: Debian\n",
-    )?;
-    let file = dir.path().join("changelog");
+    let vendor = DpkgVendor::new(distro)?;
+    let file = vendor.dir.path().join("changelog");
     fsx::write(&file, bytes)?;
-    let vendor = match distro {
-        Distro::Ubuntu => "Ubuntu",
-        Distro::Debian => "Debian",
-    };
-    let out = Cmd::new("dpkg-parsechangelog")
-        .arg("-l")
-        .arg(&file)
-        .env("DEB_VENDOR", vendor)
-        .env("DPKG_ORIGINS_DIR", &origins)
-        .read()?;
+    let out = vendor.apply(Cmd::new("dpkg-parsechangelog").arg("-l").arg(&file)).read()?;
     let mut fields = BTreeMap::new();
     let mut last: Option<String> = None;
     for line in out.lines() {

@@ -144,6 +144,22 @@ fn parse_csv(distro: Distro, path: &Path, text: &str) -> Result<Vec<Release>, Di
     Ok(out)
 }
 
+/// Which distribution a changelog distribution belongs to, and its series, by
+/// distro-info-data (`trusty-proposed` is Ubuntu's `trusty`). `UNRELEASED` belongs to none.
+pub fn distro_of(dist: &str) -> Option<(Distro, String)> {
+    // Debian's suite names, which distro-info-data lists by codename only.
+    if let Some(suite) =
+        ["unstable", "experimental", "stable", "testing", "oldstable"].iter().find(|s| dist == **s)
+    {
+        return Some((Distro::Debian, suite.to_string()));
+    }
+    [Distro::Ubuntu, Distro::Debian].into_iter().find_map(|d| {
+        let info = DistroInfo::load(d).ok()?;
+        let series = info.release(dist).ok()?.series.clone();
+        Some((d, series))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
