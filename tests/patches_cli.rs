@@ -83,3 +83,36 @@ fn bad_input_exits_2() {
     assert_eq!(code, 2);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["exit_code"], 2);
 }
+
+#[test]
+fn not_a_source_tree_is_bad_input_and_no_series_means_no_patches() {
+    // A directory without debian/: exit 2 before anything is written, saying what is missing.
+    let plain = tempfile::tempdir().unwrap();
+    std::fs::write(plain.path().join("f"), "a\n").unwrap();
+    for cmd in ["push", "pop", "list", "check"] {
+        let (code, out, err) = run(&["patches", cmd], plain.path());
+        assert_eq!(code, 2, "{cmd}: {out}{err}");
+        assert!(err.contains("not a source tree: no debian/ directory"), "{cmd}: {err}");
+    }
+    let (code, _, err) = run(&["patches", "push", "--all"], &plain.path().join("missing"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a source tree"), "{err}");
+    let entries: Vec<_> = std::fs::read_dir(plain.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(entries, ["f"], "nothing written");
+
+    // A source tree without a series: it has no patches, which is not an error.
+    std::fs::create_dir_all(plain.path().join("debian")).unwrap();
+    let (code, out, _) = run(&["patches", "push", "--all"], plain.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("no patches: ") && out.contains("debian/patches/series does not exist"), "{out}");
+    let (code, out, _) = run(&["patches", "list"], plain.path());
+    assert_eq!((code, out.contains("no patches: ")), (0, true), "{out}");
+    // An empty series says so too; a fully applied one says that.
+    let t = tree("", &[]);
+    let (_, out, _) = run(&["patches", "push"], t.path());
+    assert!(out.contains("no patches: the series"), "{out}");
+    let t = tree("good.patch\n", &[("good.patch", GOOD)]);
+    run(&["patches", "push", "--all"], t.path());
+    let (code, out, _) = run(&["patches", "push"], t.path());
+    assert_eq!((code, out.as_str()), (0, "nothing to push: the series is fully applied\n"));
+}

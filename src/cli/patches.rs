@@ -74,11 +74,30 @@ impl Reporter for JsonQuiet {
     }
 }
 
+/// Opens the tree after checking it is one: a directory without debian/ is bad input
+/// (exit 2), not an empty series.
+fn open(tree: &std::path::Path, rep: &dyn Reporter) -> anyhow::Result<Quilt> {
+    crate::patch::tree::require_source_tree(tree)?;
+    Ok(Quilt::open_with(tree, rep)?)
+}
+
+/// What to say when nothing moved: a tree without a series has no patches at all.
+fn nothing(q: &Quilt, otherwise: &str) -> String {
+    let series = q.series_path();
+    if !series.exists() {
+        format!("no patches: {} does not exist\n", series.display())
+    } else if q.series().is_empty() {
+        format!("no patches: the series {} is empty\n", series.display())
+    } else {
+        format!("{otherwise}\n")
+    }
+}
+
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let rep: &dyn Reporter = if ctx.json { &JsonQuiet } else { ctx.reporter.as_ref() };
     match cmd {
         Command::List(t) => {
-            let q = Quilt::open_with(&t.tree, rep)?;
+            let q = open(&t.tree, rep)?;
             let n = q.applied().len();
             let list: Vec<ListEntry> = q
                 .series()
@@ -91,12 +110,12 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 let _ = writeln!(text, "{} {}", if e.applied { "applied  " } else { "unapplied" }, e.name);
             }
             if list.is_empty() {
-                text.push_str("no patches in the series\n");
+                text.push_str(&nothing(&q, "no patches in the series"));
             }
             Ok(Outcome::new(Exit::Success, &serde_json::json!({ "patches": list }), text))
         }
         Command::Check(t) => {
-            let q = Quilt::open_with(&t.tree, rep)?;
+            let q = open(&t.tree, rep)?;
             let report = q.check()?;
             let mut text = String::new();
             for p in &report.patches {
@@ -130,13 +149,13 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 }
             }
             if report.patches.is_empty() {
-                text.push_str("nothing to check: every patch is applied\n");
+                text.push_str(&nothing(&q, "nothing to check: every patch is applied"));
             }
             let exit = if report.all_apply() { Exit::Success } else { Exit::NotTrue };
             Ok(Outcome::new(exit, &report, text))
         }
         Command::Push(m) => {
-            let mut q = Quilt::open_with(&m.tree.tree, rep)?;
+            let mut q = open(&m.tree.tree, rep)?;
             let report = q.push(m.target(), rep)?;
             let mut text = String::new();
             for p in &report.applied {
@@ -146,19 +165,19 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 }
             }
             if report.applied.is_empty() {
-                text.push_str("nothing to push: the series is fully applied\n");
+                text.push_str(&nothing(&q, "nothing to push: the series is fully applied"));
             }
             Ok(Outcome::new(Exit::Success, &report, text))
         }
         Command::Pop(m) => {
-            let mut q = Quilt::open_with(&m.tree.tree, rep)?;
+            let mut q = open(&m.tree.tree, rep)?;
             let report = q.pop(m.target(), rep)?;
             let mut text = String::new();
             for p in &report.removed {
                 let _ = writeln!(text, "removed {p}");
             }
             if report.removed.is_empty() {
-                text.push_str("nothing to pop\n");
+                text.push_str(&nothing(&q, "nothing to pop"));
             }
             Ok(Outcome::new(Exit::Success, &report, text))
         }

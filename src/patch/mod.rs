@@ -173,6 +173,11 @@ impl Quilt {
         &self.series
     }
 
+    /// The series file (which may not exist: a tree without patches).
+    pub fn series_path(&self) -> PathBuf {
+        self.patches.join(&self.series_name)
+    }
+
     pub fn applied(&self) -> &[String] {
         &self.applied
     }

@@ -122,6 +122,23 @@ impl Overlay {
     }
 }
 
+/// Refuses a directory that is not a source tree before anything reads or writes it: one
+/// with `debian/`, or a plain quilt tree (QUILT_PATCHES set, or `.pc/.quilt_patches` from an
+/// earlier quilt run). A source tree without a series is fine: it has no patches.
+pub fn require_source_tree(root: &Path) -> Result<(), super::PatchError> {
+    let not = |reason: String| super::PatchError::State { path: root.to_path_buf(), reason };
+    match std::fs::metadata(root) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => return Err(not("not a source tree: not a directory".into())),
+        Err(e) => return Err(not(format!("not a source tree: {e}"))),
+    }
+    let quilt_env = std::env::var("QUILT_PATCHES").is_ok_and(|v| !v.is_empty());
+    if quilt_env || root.join("debian").is_dir() || root.join(".pc/.quilt_patches").is_file() {
+        return Ok(());
+    }
+    Err(not("not a source tree: no debian/ directory (for a plain quilt tree, set QUILT_PATCHES)".into()))
+}
+
 /// Reads a file's state from disk without any check (for `.pc/` backups srukit or quilt wrote).
 pub fn read_state(path: &Path) -> Result<Option<FileState>, fsx::FsError> {
     let md = match std::fs::symlink_metadata(path) {
