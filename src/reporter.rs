@@ -1,7 +1,13 @@
 //! How stages talk to the user without printing: progress, notes and warnings go through a
 //! `Reporter`, and the edge decides whether that is a terminal bar, JSON events or nothing.
+//!
+//! On a terminal every spinner lives in one `MultiProgress` and every line is printed through
+//! it (`suspend`): a step inside a step (the build's phases inside a pipeline stage) gets its
+//! own spinner below its parent's, and a finished step leaves exactly one line, never a
+//! spinner frame. A line never wraps: it is cut to the terminal's width.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a stage may say while it works.
@@ -23,7 +29,12 @@ pub struct Step {
     /// A plain line at the end (no terminal, but `-v`).
     plain: bool,
     done: bool,
+    /// Counted in `OPEN` (a terminal step): uncounted when closed.
+    counted: bool,
 }
+
+/// Terminal steps open right now: a step opened inside another is indented below it.
+static OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Step {
     pub fn set_message(&self, msg: &str) {
@@ -46,9 +57,20 @@ impl Step {
             return elapsed;
         }
         self.done = true;
-        let had_bar = self.bar.take().map(|b| b.finish_and_clear()).is_some();
+        if self.counted {
+            OPEN.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let had_bar = self
+            .bar
+            .take()
+            .map(|b| {
+                b.finish_and_clear();
+                multi().remove(&b);
+            })
+            .is_some();
         if had_bar || self.plain {
-            eprintln!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
+            let line = format!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
+            print_line(&line);
         } else if self.json {
             let ev = serde_json::json!({"event": "step-end", "step": self.name, "outcome": outcome,
                 "seconds": elapsed.as_secs_f64()});
@@ -76,10 +98,48 @@ impl Reporter for Quiet {
             json: false,
             plain: false,
             done: false,
+            counted: false,
         }
     }
     fn note(&self, _msg: &str) {}
     fn warn(&self, _msg: &str) {}
+}
+
+/// The one set of spinners on stderr: all of a process's steps draw into it.
+fn multi() -> &'static indicatif::MultiProgress {
+    static MULTI: OnceLock<indicatif::MultiProgress> = OnceLock::new();
+    MULTI.get_or_init(|| indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()))
+}
+
+/// The terminal's width in columns, when stderr is one.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the zeroed struct we pass; fd 2 is
+    // stderr, which stays open for the whole process.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// `line` cut to `width` columns (characters), ending with `…` when cut.
+pub fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width || width == 0 {
+        return line.to_string();
+    }
+    let mut out: String = line.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A line on stderr: above the spinners, cut to the terminal's width.
+fn print_line(line: &str) {
+    let line = match terminal_width() {
+        Some(w) => fit(line, w),
+        None => line.to_string(),
+    };
+    multi().suspend(|| eprintln!("{line}"));
 }
 
 /// A spinner per step on a terminal, plain lines on stderr otherwise.
@@ -89,10 +149,13 @@ pub struct Terminal {
 
 impl Reporter for Terminal {
     fn step(&self, name: &str) -> Step {
+        let depth = OPEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("{}{name}", "  ".repeat(depth));
+        let name = name.as_str();
         let bar = if std::io::stderr().is_terminal() {
-            let b = indicatif::ProgressBar::new_spinner();
+            let b = multi().add(indicatif::ProgressBar::new_spinner());
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                indicatif::ProgressStyle::with_template("{spinner} {wide_msg} [{elapsed}]")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             b.set_message(name.to_string());
@@ -103,15 +166,16 @@ impl Reporter for Terminal {
         };
         // Quiet when stderr is not a terminal, unless asked to say more.
         let plain = bar.is_none() && self.verbose;
-        Step { name: name.to_string(), started: Instant::now(), bar, json: false, plain, done: false }
+        Step { name: name.to_string(), started: Instant::now(), bar, json: false, plain, done: false, counted: true }
     }
     fn note(&self, msg: &str) {
         if self.verbose {
-            eprintln!("note: {msg}");
+            print_line(&format!("note: {msg}"));
         }
     }
     fn warn(&self, msg: &str) {
-        eprintln!("warning: {msg}");
+        // Warnings are not cut: they are what the user has to act on.
+        multi().suspend(|| eprintln!("warning: {msg}"));
     }
 }
 
@@ -129,6 +193,7 @@ impl Reporter for JsonEvents {
             json: true,
             plain: false,
             done: false,
+            counted: false,
         }
     }
     fn note(&self, msg: &str) {
@@ -136,5 +201,19 @@ impl Reporter for JsonEvents {
     }
     fn warn(&self, msg: &str) {
         println!("{}", serde_json::json!({"event": "warning", "message": msg}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_fit_the_width() {
+        assert_eq!(fit("abcdef", 10), "abcdef");
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("äöüäöü", 3), "äö…");
+        assert_eq!(fit("x", 0), "x");
     }
 }

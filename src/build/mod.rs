@@ -194,13 +194,19 @@ fn phases(
         let mut log = Log::create(&staging.join("logs/binary.log"))?;
         manifest.logs.insert("binary".into(), "logs/binary.log".into());
         let bin = binary::build(req, &src, &staging.join("bin"), &mut log, rep)?;
-        let names: Vec<String> = bin
+        // The packages, not the .changes and .buildinfo beside them: one short line.
+        let debs: Vec<String> = bin
             .files
             .iter()
+            .filter(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("deb" | "udeb")))
             .filter_map(|f| f.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
-        manifest.timings.insert("binary".into(), step.finish(&names.join(" ")).as_secs_f64());
+        let outcome = match debs.as_slice() {
+            [one] => one.clone(),
+            many => format!("{} packages: {}", many.len(), many.join(" ")),
+        };
+        manifest.timings.insert("binary".into(), step.finish(&outcome).as_secs_f64());
         for f in &bin.files {
             if matches!(f.extension().and_then(|e| e.to_str()), Some("deb" | "udeb")) {
                 lint_files.push(f.clone());

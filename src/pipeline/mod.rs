@@ -117,16 +117,25 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
     let out = fsx::canonicalize(&out)?;
     let mut p = Pipeline { out: out.clone(), from: opts.from, rep, stages: Vec::new() };
 
-    let resolve_in = InputHash::default().tree("tree", &source.tree)?.finish();
+    let mut resolve_in = InputHash::default().tree("tree", &source.tree)?;
+    if let Some(script) = &source.make_orig {
+        resolve_in = resolve_in.file("make-orig", script)?;
+    }
+    let resolve_in = resolve_in.finish();
     let resolved = p.staged(Stage::Resolve, &resolve_in, |dir| {
         fsx::copy_tree(&source.tree, &dir.join("tree"))?;
-        Ok(serde_json::json!({ "source": source.described }))
+        // Beside the tree copy, where both builds look for it.
+        let made = resolve::make_orig(&source, dir)?;
+        Ok(serde_json::json!({ "source": source.described, "orig_made": made }))
     })?;
     let before_tree = Stage::Resolve.dir(&out).join("tree");
+    // The after tree is elsewhere: its build looks for the orig where the before build found it.
+    let mut orig_dirs = source.orig_dirs.clone();
+    orig_dirs.push(Stage::Resolve.dir(&out));
 
-    let orig_dirs = source.orig_dirs.clone();
     let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
     let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
+        let rep = &InStage::new(rep, Stage::BuildBefore);
         let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone()), rep)?;
         Ok(serde_json::json!({ "version": m.version }))
     })?;
@@ -136,14 +145,15 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
     let applied = p.staged(Stage::Apply, &apply_in, |dir| {
         let tree = dir.join("tree");
         fsx::copy_tree(&before_tree, &tree)?;
-        let report = apply(&bp, &tree, &ApplyOptions::default(), rep)?;
+        let report = apply(&bp, &tree, &ApplyOptions::default(), &InStage::new(rep, Stage::Apply))?;
         Ok(serde_json::to_value(&report).unwrap_or_default())
     })?;
     let after_tree = Stage::Apply.dir(&out).join("tree");
 
     let build_after_in = chain(&applied, "build", BUILD_TESTBED);
     let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
-        let m = build::build(&build_request(&after_tree, dir, source.orig_dirs.clone()), rep)?;
+        let rep = &InStage::new(rep, Stage::BuildAfter);
+        let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone()), rep)?;
         Ok(serde_json::json!({ "version": m.version }))
     })?;
 
@@ -166,7 +176,7 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
                 open: OpenOptions::default(),
                 info: Some(info.clone()),
             },
-            rep,
+            &InStage::new(rep, Stage::Verify),
         )?;
         Ok(serde_json::json!({ "verdict": result.verdict }))
     })?;
@@ -250,6 +260,35 @@ fn chain(prev: &Record, label: &str, value: &str) -> String {
 
 fn version_of(rec: &Record) -> String {
     rec.summary["version"].as_str().unwrap_or_default().to_string()
+}
+
+/// The reporter a stage's work gets. The stage's own step is its one line: a step the work
+/// opens under the stage's name (apply's `apply`) is not a second one.
+struct InStage<'a> {
+    rep: &'a dyn Reporter,
+    stage: Stage,
+}
+
+impl<'a> InStage<'a> {
+    fn new(rep: &'a dyn Reporter, stage: Stage) -> InStage<'a> {
+        InStage { rep, stage }
+    }
+}
+
+impl Reporter for InStage<'_> {
+    fn step(&self, name: &str) -> crate::reporter::Step {
+        if name == self.stage.name() {
+            crate::reporter::Quiet.step(name)
+        } else {
+            self.rep.step(name)
+        }
+    }
+    fn note(&self, msg: &str) {
+        self.rep.note(msg)
+    }
+    fn warn(&self, msg: &str) {
+        self.rep.warn(msg)
+    }
 }
 
 struct Pipeline<'a> {
