@@ -17,6 +17,8 @@ packages=(
   # named explicitly though other packages pull them in: build --sign tests (gpg), the
   # package test (man), the soak script (bc)
   gnupg man-db bc
+  # the terminal test: `srukit run` in a real terminal, its screen captured
+  tmux
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
