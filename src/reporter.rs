@@ -166,7 +166,15 @@ impl Reporter for Terminal {
         };
         // Quiet when stderr is not a terminal, unless asked to say more.
         let plain = bar.is_none() && self.verbose;
-        Step { name: name.to_string(), started: Instant::now(), bar, json: false, plain, done: false, counted: true }
+        Step {
+            name: name.to_string(),
+            started: Instant::now(),
+            bar,
+            json: false,
+            plain,
+            done: false,
+            counted: true,
+        }
     }
     fn note(&self, msg: &str) {
         if self.verbose {

@@ -41,7 +41,8 @@ fn flagship_after(tmp: &Path) -> PathBuf {
 }
 
 fn source_changes(tree: &Path, out: &Path) -> String {
-    let r = srukit(&["build", "--source-only", "--tree", tree.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let r =
+        srukit(&["build", "--source-only", "--tree", tree.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(r.status.success(), "{}\n{}", text(&r.stdout), text(&r.stderr));
     let m = manifest(out);
     let name = files_of(&m, "source-changes").pop().expect("a source .changes");

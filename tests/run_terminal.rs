@@ -63,11 +63,8 @@ fn flagship_run_in_a_terminal() {
         assert_eq!(of_stage.len(), 1, "one line for {stage}:\n{shown}");
         assert!(of_stage[0].contains(" done ("), "{stage}: {shown}");
     }
-    let stage_order: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| STAGES.contains(w))
-        .collect();
+    let stage_order: Vec<&str> =
+        lines.iter().filter_map(|l| l.split_whitespace().next()).filter(|w| STAGES.contains(w)).collect();
     assert_eq!(stage_order, STAGES, "{shown}");
     // Braille patterns are indicatif's spinner frames: none may stay on the screen.
     assert!(!screen.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)), "stale spinner:\n{shown}");

@@ -378,7 +378,11 @@ fn plan(
         return mismatch(format!("Version is {:?}, want {new_version}", fields.get("Version")));
     }
     if fields.get("Distribution").map(String::as_str) != Some(bp.distribution()) {
-        return mismatch(format!("Distribution is {:?}, want {}", fields.get("Distribution"), bp.distribution()));
+        return mismatch(format!(
+            "Distribution is {:?}, want {}",
+            fields.get("Distribution"),
+            bp.distribution()
+        ));
     }
     if target.distro == Distro::Ubuntu {
         let lp = fields.get("Launchpad-Bugs-Fixed").map(String::as_str).unwrap_or("");

@@ -121,7 +121,9 @@ fn trailer_bugs(bugs: &mut Bugs, key: &str, value: &str) {
         }
         "bug" | "bug-debian" | "bug-ubuntu" | "bug-launchpad" | "bug-url" | "bugs" | "fixes" | "closes"
         | "resolves" | "issue" | "link" | "buglink" => {
-            for url in value.split([' ', ',']).filter(|w| w.starts_with("https://") || w.starts_with("http://")) {
+            for url in
+                value.split([' ', ',']).filter(|w| w.starts_with("https://") || w.starts_with("http://"))
+            {
                 url_bug(bugs, url.trim_end_matches(['.', ')', ';', '>']));
             }
         }
@@ -435,7 +437,12 @@ mod tests {
             // A Jira key is no Launchpad bug.
             ("Fix\n\nCloses-Bug: #2149775\nRelated-Bug: #OSPRH-29345\n", &[], &[], &[]),
             ("Fix\n\nRelated-Bug: #5\nCloses-Bug: #5\n", &[], &[], &[]),
-            ("Fix\n\nFixes: https://github.com/o/r/issues/7\n", &[], &["https://github.com/o/r/issues/7"], &[]),
+            (
+                "Fix\n\nFixes: https://github.com/o/r/issues/7\n",
+                &[],
+                &["https://github.com/o/r/issues/7"],
+                &[],
+            ),
             (
                 "Fix\n\nCloses: https://gitlab.com/g/p/-/issues/8\n",
                 &[],
@@ -466,7 +473,11 @@ mod tests {
     fn forge_issues_become_urls_of_the_upstream_forge() {
         let table: &[(Option<&str>, &[&str], &[u64])] = &[
             (Some("https://github.com/curl/curl"), &["https://github.com/curl/curl/issues/1"], &[]),
-            (Some("https://gitlab.com/libssh/libssh-mirror"), &["https://gitlab.com/libssh/libssh-mirror/-/issues/1"], &[]),
+            (
+                Some("https://gitlab.com/libssh/libssh-mirror"),
+                &["https://gitlab.com/libssh/libssh-mirror/-/issues/1"],
+                &[],
+            ),
             (Some("https://opendev.org/openstack/nova"), &[], &[1]),
             (None, &[], &[1]),
         ];

@@ -278,8 +278,11 @@ pub struct DpkgVendor {
 
 impl DpkgVendor {
     pub fn new(distro: Distro) -> Result<DpkgVendor, FsError> {
-        let dir = tempfile::tempdir()
-            .map_err(|source| FsError { op: "create", path: std::env::temp_dir(), source })?;
+        let dir = tempfile::tempdir().map_err(|source| FsError {
+            op: "create",
+            path: std::env::temp_dir(),
+            source,
+        })?;
         let origins = dir.path().join("origins");
         fsx::create_dir_all(&origins)?;
         fsx::write(
@@ -442,7 +445,9 @@ mod tests {
             toml::from_str("a = \"low\"\nb = \"critical\"").unwrap();
         assert_eq!((toml["a"], toml["b"]), (Urgency::Low, Urgency::Critical));
         assert!(toml::from_str::<std::collections::BTreeMap<String, Urgency>>("a = \"urgent\"").is_err());
-        for (d, ok) in [("bookworm-security", true), ("UNRELEASED", true), ("a b", false), ("x;y", false), ("", false)] {
+        for (d, ok) in
+            [("bookworm-security", true), ("UNRELEASED", true), ("a b", false), ("x;y", false), ("", false)]
+        {
             assert_eq!(is_distribution(d), ok, "{d}");
         }
     }

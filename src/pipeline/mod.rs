@@ -277,11 +277,7 @@ impl<'a> InStage<'a> {
 
 impl Reporter for InStage<'_> {
     fn step(&self, name: &str) -> crate::reporter::Step {
-        if name == self.stage.name() {
-            crate::reporter::Quiet.step(name)
-        } else {
-            self.rep.step(name)
-        }
+        if name == self.stage.name() { crate::reporter::Quiet.step(name) } else { self.rep.step(name) }
     }
     fn note(&self, msg: &str) {
         self.rep.note(msg)
