@@ -151,10 +151,10 @@ fn url_bug(bugs: &mut Bugs, url: &str) {
         }
         "bugs.launchpad.net" | "launchpad.net" | "pad.lv" => {
             // .../bugs/N, .../+bug/N, pad.lv/N
-            if path.contains("bug") || host == "pad.lv" {
-                if let Some(n) = last_number(path) {
-                    push_all(&mut bugs.launchpad, vec![n]);
-                }
+            if (path.contains("bug") || host == "pad.lv")
+                && let Some(n) = last_number(path)
+            {
+                push_all(&mut bugs.launchpad, vec![n]);
             }
         }
         _ => {
