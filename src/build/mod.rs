@@ -173,7 +173,8 @@ fn phases(
     {
         // A warning, not a note: an upload must carry the archive's orig, not a new one.
         rep.warn(&format!(
-            "no orig tarball beside the tree or in --orig-dir: created {} from the tree (mtime @{mtime})",
+            "no orig tarball beside the tree or in --orig-dir: created {} from the tree (mtime @{mtime}); \
+             for an upload, put the archive's orig beside the tree or pass --orig-dir",
             o.files[0]
         ));
     }
