@@ -21,7 +21,8 @@ pub fn versions_line(r: &VerifyResult) -> String {
             .packages
             .iter()
             .map(|p| {
-                let old = b.packages.iter().find(|o| o.name == p.name).map(|o| o.version.as_str()).unwrap_or("?");
+                let old =
+                    b.packages.iter().find(|o| o.name == p.name).map(|o| o.version.as_str()).unwrap_or("?");
                 format!("{} {old} -> {}", p.name, p.version)
             })
             .collect();
@@ -39,19 +40,28 @@ pub fn versions_line(r: &VerifyResult) -> String {
             v.to_string()
         }
     };
-    let one: Vec<String> =
-        set.packages.iter().map(|p| format!("{} {} ({side} only)", p.name, version(&p.name, &p.version))).collect();
+    let one: Vec<String> = set
+        .packages
+        .iter()
+        .map(|p| format!("{} {} ({side} only)", p.name, version(&p.name, &p.version)))
+        .collect();
     one.join("; ")
 }
 
 /// A host path as a public report shows it: relative to the run's output dir (where
-/// result.json is), never the machine's absolute path. A result without `out_dir` (schema
-/// version 1) keeps the path as it was recorded.
+/// result.json is), never the machine's absolute path; a path that shares nothing with the
+/// output dir but `/` (a relative form would spell out the absolute one) is its file name.
+/// A result without `out_dir` (schema version 1) keeps the path as it was recorded.
 pub fn public_path(r: &VerifyResult, path: &str) -> String {
-    if r.out_dir.is_empty() || path.is_empty() || !Path::new(path).is_absolute() {
+    let (p, base) = (Path::new(path), Path::new(&r.out_dir));
+    if r.out_dir.is_empty() || path.is_empty() || !p.is_absolute() {
         return path.to_string();
     }
-    relative(Path::new(path), Path::new(&r.out_dir)).display().to_string()
+    let shared = p.components().zip(base.components()).take_while(|(x, y)| x == y).count();
+    if shared <= 1 {
+        return p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    }
+    relative(p, base).display().to_string()
 }
 
 /// `path` relative to `base`, both absolute, lexically (`..` where they part).

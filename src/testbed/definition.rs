@@ -201,11 +201,7 @@ pub fn search_dirs_near(near: Option<&Path>) -> Vec<PathBuf> {
 
 /// The nearest directory at or above `path` that holds a `testbeds/` directory.
 pub fn repository_of(path: &Path) -> Option<PathBuf> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(path)
-    };
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ok()?.join(path) };
     abs.ancestors().find(|d| d.join("testbeds").is_dir()).map(Path::to_path_buf)
 }
 

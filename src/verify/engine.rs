@@ -12,8 +12,8 @@ use crate::verify::VerifyError;
 use crate::verify::packages::{self, Package, PackageSource};
 use crate::verify::plan::Plan;
 use crate::verify::result::{PackageSet, PlanInfo, Run, Side, Sides, VerifyResult, VersionChange};
-use crate::verify::update;
 use crate::verify::run::{self, RunOutput, RunSpec};
+use crate::verify::update;
 
 pub struct Options {
     pub before: Option<PackageSource>,
@@ -29,7 +29,7 @@ pub struct Options {
 
 pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let sides: Vec<Side> =
         plan.raw.sides.iter().copied().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
     if sides.is_empty() {
@@ -132,7 +132,7 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         runs,
         redactions: Vec::new(),
         started: started_at,
-        finished: chrono::Utc::now().to_rfc3339(),
+        finished: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         seconds: started.elapsed().as_secs_f64(),
         out_dir: out_dir.display().to_string(),
     };

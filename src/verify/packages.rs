@@ -149,7 +149,8 @@ struct DebIdentity {
 fn deb_identity(deb: &Path) -> Result<DebIdentity, VerifyError> {
     let out = Cmd::new("dpkg-deb").arg("-f").arg(deb).args(["Package", "Version", "Source"]).read()?;
     let field = |key: &str| {
-        out.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_string()))
+        out.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_string()))
     };
     match (field("Package"), field("Version")) {
         (Some(name), Some(version)) => {
@@ -170,7 +171,8 @@ fn source_name(field: &str) -> String {
 /// tested depends on the order dpkg sees them, so it is refused.
 fn refuse_two_versions(dir: &Path, debs: &[(PathBuf, DebIdentity)]) -> Result<(), VerifyError> {
     for (i, (path, id)) in debs.iter().enumerate() {
-        if let Some((other, o)) = debs[..i].iter().find(|(_, o)| o.name == id.name && o.version != id.version) {
+        if let Some((other, o)) = debs[..i].iter().find(|(_, o)| o.name == id.name && o.version != id.version)
+        {
             return Err(VerifyError::Packages(format!(
                 "{}: holds two versions of `{}`: {} ({}) and {} ({}); give a dir with one build",
                 dir.display(),

@@ -279,7 +279,8 @@ impl Plan {
             column: None,
             message,
         };
-        let whole = |message: String| PlanError::Invalid { path: path.into(), line: 1, column: None, message };
+        let whole =
+            |message: String| PlanError::Invalid { path: path.into(), line: 1, column: None, message };
 
         if raw.phases.is_empty() {
             return Err(whole("a plan needs at least one [[phase]]".into()));
@@ -334,7 +335,10 @@ impl Plan {
         }
         if checks.is_empty() {
             let line = plan_spans::table_header(text, "checks").unwrap_or(0);
-            return Err(invalid(line, "[checks] names no check: a plan that checks nothing proves nothing".into()));
+            return Err(invalid(
+                line,
+                "[checks] names no check: a plan that checks nothing proves nothing".into(),
+            ));
         }
 
         let mut expect = BTreeMap::new();
@@ -422,7 +426,11 @@ impl Plan {
                     let offset = expect_at.get(&(*side, phase.name.clone())).copied().unwrap_or(0);
                     return Err(invalid(
                         offset,
-                        format!("[expect.{side}.{}] has no expectation for `{}`", phase.name, missing.as_str()),
+                        format!(
+                            "[expect.{side}.{}] has no expectation for `{}`",
+                            phase.name,
+                            missing.as_str()
+                        ),
                     ));
                 }
             }
@@ -498,7 +506,9 @@ fn check_variables(
     expanded.extend(spans.secrets.iter().map(|s| (SECRETS.to_string(), s)));
 
     let builtin = |what: &str| if what == SECRETS { &[][..] } else { BUILTIN_VARS };
-    let known = |phase: &Phase, name: &str, what: &str| builtin(what).contains(&name) || phase.vars.contains_key(name);
+    let known = |phase: &Phase, name: &str, what: &str| {
+        builtin(what).contains(&name) || phase.vars.contains_key(name)
+    };
     let unknown = |name: &str, phase: &Phase, what: &str| {
         let mut names: Vec<&str> = builtin(what).to_vec();
         names.extend(phase.vars.keys().map(String::as_str));
@@ -524,7 +534,12 @@ fn check_variables(
     for ((step, file), sp) in raw.steps.iter().zip(content_from).zip(&spans.steps) {
         let (Some(file), Some(w)) = (file, &step.write) else { continue };
         for (name, offset) in plan_spans::variables(&w.content) {
-            let what = format!("step `{}` (line {} of {})", step.name, line_col(text, sp.name.span().start).0, path.display());
+            let what = format!(
+                "step `{}` (line {} of {})",
+                step.name,
+                line_col(text, sp.name.span().start).0,
+                path.display()
+            );
             let Some(name) = name else {
                 return Err(at(file, &w.content, offset, format!("{what}: unclosed `${{`")));
             };
@@ -640,7 +655,8 @@ wce = "off"
 
     #[test]
     fn toml_syntax_errors_are_file_line_col() {
-        let err = parse(&MINIMAL.replace("ready_port = 3260", "ready_port = = 3260")).unwrap_err().to_string();
+        let err =
+            parse(&MINIMAL.replace("ready_port = 3260", "ready_port = = 3260")).unwrap_err().to_string();
         assert!(err.starts_with("plan.toml:6:14: "), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
     }
@@ -648,10 +664,26 @@ wce = "off"
     #[test]
     fn unknown_variables_are_refused_at_load_with_line_and_column() {
         let cases: &[(&str, &str, &str)] = &[
-            ("run = [\"true\"]", "run = [\"echo\", \"${volume}\"]", "plan.toml:11:17: step `export`: unknown variable `${volume}`"),
-            ("file = \"/x/${volume_id}\"", "file = \"/x/${volume_uuid}\"", "plan.toml:13:12: [target] file: unknown variable"),
-            ("argv = [\"tgtd\", \"-f\"]", "argv = [\"tgtd\", \"-f\", \"${data}\"]", "plan.toml:5:24: [daemon] argv: variables do not expand here"),
-            ("name = \"t\"\n", "name = \"t\"\nsecrets = [\"${iqn}\"]\n", "plan.toml:3:13: secrets: unknown variable `${iqn}`"),
+            (
+                "run = [\"true\"]",
+                "run = [\"echo\", \"${volume}\"]",
+                "plan.toml:11:17: step `export`: unknown variable `${volume}`",
+            ),
+            (
+                "file = \"/x/${volume_id}\"",
+                "file = \"/x/${volume_uuid}\"",
+                "plan.toml:13:12: [target] file: unknown variable",
+            ),
+            (
+                "argv = [\"tgtd\", \"-f\"]",
+                "argv = [\"tgtd\", \"-f\", \"${data}\"]",
+                "plan.toml:5:24: [daemon] argv: variables do not expand here",
+            ),
+            (
+                "name = \"t\"\n",
+                "name = \"t\"\nsecrets = [\"${iqn}\"]\n",
+                "plan.toml:3:13: secrets: unknown variable `${iqn}`",
+            ),
             ("run = [\"true\"]", "run = [\"echo ${open\"]", "plan.toml:11:14: step `export`: unclosed"),
         ];
         for (from, to, want) in cases {
@@ -671,15 +703,27 @@ wce = "off"
 
     #[test]
     fn a_missing_expectation_points_at_its_phase_or_sides() {
-        let err = parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
+        let err =
+            parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
         assert!(err.starts_with("plan.toml:7: no [expect.after.default]"), "{err}");
-        let sides = MINIMAL.replace("testbed = \"bookworm-tgt\"", "testbed = \"bookworm-tgt\"\nsides = [\"before\", \"after\"]");
-        let err = parse(&sides.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
-        assert!(err.starts_with("plan.toml:4: no [expect.after.default]") && err.contains("`sides`"), "{err}");
-        let err = parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "[expect.after.default]\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("plan.toml:18: [expect.after.default] has no expectation for `wce`"), "{err}");
+        let sides = MINIMAL.replace(
+            "testbed = \"bookworm-tgt\"",
+            "testbed = \"bookworm-tgt\"\nsides = [\"before\", \"after\"]",
+        );
+        let err =
+            parse(&sides.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("plan.toml:4: no [expect.after.default]") && err.contains("`sides`"),
+            "{err}"
+        );
+        let err =
+            parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "[expect.after.default]\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.starts_with("plan.toml:18: [expect.after.default] has no expectation for `wce`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -690,16 +734,22 @@ wce = "off"
         let plan = dir.path().join("repo/lanes/plan.toml");
         std::fs::write(&plan, MINIMAL.replace("bookworm-tgt", "bookworm-nope")).unwrap();
         let err = Plan::load(&plan).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:3:11: unknown testbed `bookworm-nope`", plan.display())), "{err}");
-        assert!(err.contains(&dir.path().join("repo/testbeds/bookworm-nope.toml").display().to_string()), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:3:11: unknown testbed `bookworm-nope`", plan.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains(&dir.path().join("repo/testbeds/bookworm-nope.toml").display().to_string()),
+            "{err}"
+        );
         assert!(err.contains("/usr/share/srukit/testbeds/bookworm-nope.toml"), "{err}");
         assert!(!err.contains(env!("CARGO_MANIFEST_DIR")), "{err}");
         // Beside the plan's repository, it is found.
-        std::fs::write(dir.path().join("repo/testbeds/bookworm-nope.toml"), "suite = \"bookworm\"\n").unwrap();
+        std::fs::write(dir.path().join("repo/testbeds/bookworm-nope.toml"), "suite = \"bookworm\"\n")
+            .unwrap();
         let p = Plan::load(&plan).unwrap();
         assert_eq!(p.testbed_definition.unwrap(), dir.path().join("repo/testbeds/bookworm-nope.toml"));
     }
-
 
     #[test]
     fn write_source_is_read_relative_to_the_plan() {

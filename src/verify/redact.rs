@@ -75,7 +75,9 @@ pub fn find(text: &[u8]) -> Vec<Secret> {
                     continue;
                 }
                 let what = if label.is_empty() {
-                    caps.get(1).map(|k| String::from_utf8_lossy(k.as_bytes()).to_lowercase()).unwrap_or_default()
+                    caps.get(1)
+                        .map(|k| String::from_utf8_lossy(k.as_bytes()).to_lowercase())
+                        .unwrap_or_default()
                 } else if label == "user" || label == "password" {
                     let kw = caps.get(1).map(|k| String::from_utf8_lossy(k.as_bytes()).into_owned());
                     format!("{} {label}", kw.unwrap_or_default())
@@ -116,8 +118,10 @@ pub fn scrub(text: &[u8], secrets: &[Secret]) -> Vec<u8> {
         out = next;
     }
     // Longest first, so a secret that contains another is not left half-replaced.
-    let mut ordered: Vec<&Secret> =
-        secrets.iter().filter(|s| !s.value.is_empty() && (s.from_plan || s.value.len() >= MIN_GLOBAL)).collect();
+    let mut ordered: Vec<&Secret> = secrets
+        .iter()
+        .filter(|s| !s.value.is_empty() && (s.from_plan || s.value.len() >= MIN_GLOBAL))
+        .collect();
     ordered.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     for s in ordered {
         out = replace_all(&out, s.value.as_bytes(), !s.from_plan);
@@ -157,7 +161,12 @@ pub fn hash(value: &str) -> String {
 /// to `logs_out/` redacted. `redactions` lists, per run, the secrets found in its own
 /// evidence and logs (and the plan's secrets for its phase); every secret is replaced
 /// everywhere.
-pub fn redact(result: &mut VerifyResult, plan: &Plan, raw_logs: &Path, logs_out: &Path) -> Result<(), VerifyError> {
+pub fn redact(
+    result: &mut VerifyResult,
+    plan: &Plan,
+    raw_logs: &Path,
+    logs_out: &Path,
+) -> Result<(), VerifyError> {
     let mut logs: BTreeMap<String, Vec<(std::path::PathBuf, Vec<u8>)>> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(raw_logs).min_depth(1).sort_by_file_name() {
         let entry = entry.map_err(|e| VerifyError::Usage(format!("{}: {e}", raw_logs.display())))?;
@@ -165,7 +174,8 @@ pub fn redact(result: &mut VerifyResult, plan: &Plan, raw_logs: &Path, logs_out:
             continue;
         }
         let rel = entry.path().strip_prefix(raw_logs).unwrap_or(entry.path()).to_path_buf();
-        let run = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+        let run =
+            rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
         logs.entry(run).or_default().push((rel, crate::fsx::read(entry.path())?));
     }
 
@@ -269,7 +279,10 @@ mod tests {
         let text = b"<target iqn.x>\n    incominguser E5guPqGaQTKqS6N3z1Wj tcuRQUBoSpbd09ox4CHQ\n\toutgoinguser mu tual-Secret-1\n</target>\n";
         let found = find(text);
         let whats: Vec<&str> = found.iter().map(|s| s.what.as_str()).collect();
-        assert_eq!(whats, ["incominguser user", "incominguser password", "outgoinguser user", "outgoinguser password"]);
+        assert_eq!(
+            whats,
+            ["incominguser user", "incominguser password", "outgoinguser user", "outgoinguser password"]
+        );
         let out = String::from_utf8(scrub(text, &found)).unwrap();
         assert!(out.contains("    incominguser <redacted> <redacted>\n"), "{out}");
         assert!(out.contains("\toutgoinguser <redacted> <redacted>\n"), "{out}");
@@ -289,12 +302,16 @@ mod tests {
 
     #[test]
     fn key_value_credentials_and_nulls() {
-        let text = b"auth_password = s3cr3t-pw\n'chap_password': None\nnode.session.auth.password_in=abcDEF123\n";
+        let text =
+            b"auth_password = s3cr3t-pw\n'chap_password': None\nnode.session.auth.password_in=abcDEF123\n";
         let found = find(text);
         let values: Vec<&str> = found.iter().map(|s| s.value.as_str()).collect();
         assert_eq!(values, ["s3cr3t-pw", "abcDEF123"]);
         let out = String::from_utf8(scrub(text, &found)).unwrap();
-        assert_eq!(out, "auth_password = <redacted>\n'chap_password': None\nnode.session.auth.password_in=<redacted>\n");
+        assert_eq!(
+            out,
+            "auth_password = <redacted>\n'chap_password': None\nnode.session.auth.password_in=<redacted>\n"
+        );
     }
 
     #[test]

@@ -149,7 +149,10 @@ mod tests {
         ] {
             let err = check(std::slice::from_ref(&b), &[after.clone()]).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
-            assert!(err.contains("1:2014.1.5-0ubuntu2") && err.contains(after.version.as_deref().unwrap()), "{err}");
+            assert!(
+                err.contains("1:2014.1.5-0ubuntu2") && err.contains(after.version.as_deref().unwrap()),
+                "{err}"
+            );
         }
     }
 
