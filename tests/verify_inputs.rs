@@ -492,7 +492,8 @@ fn the_pipelines_reports_give_versions_first_relative_paths_and_no_chap_secret()
     for f in ["report/launchpad.txt", "report/report.md", "report/result.json", "verify/result.json"] {
         let t = std::fs::read_to_string(out.join(f)).unwrap();
         // The target file's lines, not the `redactions` entries that name what was removed.
-        let lines: Vec<&str> = t.lines().filter(|l| l.contains("incominguser ") && !l.contains("\"what\"")).collect();
+        let lines: Vec<&str> =
+            t.lines().filter(|l| l.contains("incominguser ") && !l.contains("\"what\"")).collect();
         assert!(!lines.is_empty(), "{f}");
         assert!(lines.iter().all(|l| l.contains("incominguser <redacted> <redacted>")), "{f}: {lines:?}");
     }

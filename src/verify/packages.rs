@@ -284,6 +284,28 @@ mod tests {
     }
 
     #[test]
+    fn source_names_drop_their_version() {
+        assert_eq!(source_name("cinder"), "cinder");
+        assert_eq!(source_name("cinder (1:2014.1.5-0ubuntu2)"), "cinder");
+    }
+
+    #[test]
+    fn two_versions_of_one_package_are_refused_naming_both() {
+        let id =
+            |n: &str, v: &str| DebIdentity { name: n.into(), version: v.into(), source_package: "s".into() };
+        let one = [
+            (PathBuf::from("d/a_1_all.deb"), id("a", "1")),
+            (PathBuf::from("d/b_1_all.deb"), id("b", "1")),
+            (PathBuf::from("d/a_1_i386.deb"), id("a", "1")),
+        ];
+        assert!(refuse_two_versions(Path::new("d"), &one).is_ok());
+        let two =
+            [(PathBuf::from("d/a_1_all.deb"), id("a", "1")), (PathBuf::from("d/a_2_all.deb"), id("a", "2"))];
+        let err = refuse_two_versions(Path::new("d"), &two).unwrap_err().to_string();
+        assert!(err.contains("two versions of `a`: 1 (a_1_all.deb) and 2 (a_2_all.deb)"), "{err}");
+    }
+
+    #[test]
     fn a_dir_without_the_package_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let err = resolve(&PackageSource::Dir(dir.path().into()), &["cinder-volume".into()]).unwrap_err();

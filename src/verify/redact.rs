@@ -37,11 +37,14 @@ pub struct Secret {
     pub from_plan: bool,
 }
 
-/// The credential forms srukit knows, each with the capture groups that are secrets and
-/// what they are called. tgt: targets.conf(5); cinder: the `provider_auth` model field and
-/// the iSCSI connection properties; open-iscsi: `node.session.auth.*`.
-fn patterns() -> &'static [(Regex, &'static [(usize, &'static str)])] {
-    static P: OnceLock<Vec<(Regex, &'static [(usize, &'static str)])>> = OnceLock::new();
+/// A credential form: the pattern, and its capture groups that are secrets with their names
+/// (`user`/`password` are prefixed by the keyword of group 1; an empty name is group 1 itself).
+type Pattern = (Regex, &'static [(usize, &'static str)]);
+
+/// The credential forms srukit knows. tgt: targets.conf(5); cinder: the `provider_auth`
+/// model field and the iSCSI connection properties; open-iscsi: `node.session.auth.*`.
+fn patterns() -> &'static [Pattern] {
+    static P: OnceLock<Vec<Pattern>> = OnceLock::new();
     P.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("a valid pattern");
         vec![

@@ -147,7 +147,7 @@ mod tests {
             (pkg("cinder-volume", "1:2014.1.5-0ubuntu2~ppa1", "cinder"), "older than"),
             (pkg("cinder-volume", "1:2014.1.5-0ubuntu3", "nova"), "source package `nova`"),
         ] {
-            let err = check(std::slice::from_ref(&b), &[after.clone()]).unwrap_err().to_string();
+            let err = check(std::slice::from_ref(&b), std::slice::from_ref(&after)).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
             assert!(
                 err.contains("1:2014.1.5-0ubuntu2") && err.contains(after.version.as_deref().unwrap()),
