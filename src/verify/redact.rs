@@ -327,6 +327,48 @@ mod tests {
     }
 
     #[test]
+    fn a_plans_secrets_expand_with_each_phases_vars() {
+        let text = r#"
+name = "t"
+testbed = "bookworm-tgt"
+secrets = ["${chap_password}", "fixed-secret"]
+[daemon]
+argv = ["tgtd"]
+ready_port = 3260
+[[phase]]
+name = "a"
+vars = { chap_password = "pw-of-a" }
+[[phase]]
+name = "b"
+vars = { chap_password = "pw-of-b" }
+[[step]]
+name = "s"
+run = ["tgtadm", "--password", "${chap_password}"]
+[target]
+file = "/x"
+[checks]
+wce = {}
+[expect.before.a]
+wce = "on"
+[expect.after.a]
+wce = "on"
+[expect.before.b]
+wce = "on"
+[expect.after.b]
+wce = "on"
+"#;
+        let plan = Plan::parse(text, Path::new("p.toml")).unwrap();
+        let b: Vec<String> = plan_secrets(&plan, "b").into_iter().map(|s| s.value).collect();
+        assert_eq!(b, ["pw-of-b", "fixed-secret"]);
+        let out = scrub(b"--password pw-of-b fixed-secret", &plan_secrets(&plan, "b"));
+        assert_eq!(String::from_utf8_lossy(&out), "--password <redacted> <redacted>");
+        // An engine variable is not known before the run: refused as a secret.
+        let err =
+            Plan::parse(&text.replace("\"fixed-secret\"", "\"${iqn}\""), Path::new("p.toml")).unwrap_err();
+        assert!(err.to_string().contains("secrets: unknown variable `${iqn}`"), "{err}");
+    }
+
+    #[test]
     fn hashes_compare_runs_without_the_secret() {
         assert_eq!(hash("abc"), "ba7816bf8f01cfea");
         assert_eq!(hash("abc").len(), 16);
