@@ -9,6 +9,7 @@ pub mod iscsi;
 pub mod packages;
 pub mod plan;
 pub mod plan_spans;
+pub mod plan_vars;
 pub mod redact;
 pub mod result;
 pub mod run;

@@ -318,7 +318,7 @@ impl Plan {
                 .map_err(|e| invalid(source.span().start, format!("step `{}`: {e}", s.name)))?;
             content_from[i] = Some(file);
         }
-        check_variables(text, path, &raw, &spans, &content_from)?;
+        crate::verify::plan_vars::check(text, path, &raw, &spans, &content_from)?;
 
         let mut checks = Vec::new();
         if raw.checks.target_file.is_some() {
@@ -464,111 +464,12 @@ impl Plan {
     }
 }
 
-const SECRETS: &str = "secrets";
-
 /// A TOML error (syntax, unknown key, wrong type) as `file:line:col: message`.
 fn syntax(text: &str, path: &Path, e: &toml::de::Error) -> PlanError {
     let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
     // toml's message may run over lines (`invalid string\nexpected ...`): one line here.
     let message = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ");
     PlanError::Syntax { path: path.into(), line, column, message }
-}
-
-/// Every `${name}` a run expands (step argv, written paths and contents, the target file,
-/// the plan's secrets) must be a built-in or the phase's own variable, in every phase: an
-/// unknown one would otherwise stop the run after its testbed started. Where nothing
-/// expands (daemon argv, config edits, the portal), a `${` would reach the program
-/// verbatim, so it is refused too.
-fn check_variables(
-    text: &str,
-    path: &Path,
-    raw: &RawPlan,
-    spans: &Spans,
-    content_from: &[Option<PathBuf>],
-) -> Result<(), PlanError> {
-    let at = |file: &Path, text: &str, offset: usize, message: String| {
-        let (line, column) = line_col(text, offset);
-        PlanError::Invalid { path: file.into(), line, column: Some(column), message }
-    };
-    // (where, the template, its span in the plan)
-    let mut expanded: Vec<(String, &Spanned<String>)> = Vec::new();
-    for (step, sp) in raw.steps.iter().zip(&spans.steps) {
-        expanded.extend(sp.run.iter().map(|a| (format!("step `{}`", step.name), a)));
-        if let Some(w) = &sp.write {
-            expanded.push((format!("step `{}`: write path", step.name), &w.path));
-            if let Some(c) = &w.content {
-                expanded.push((format!("step `{}`: write content", step.name), c));
-            }
-        }
-    }
-    expanded.push(("[target] file".to_string(), &spans.target.file));
-    // A secret is known before the run starts: the phase's own variables, not the engine's.
-    expanded.extend(spans.secrets.iter().map(|s| (SECRETS.to_string(), s)));
-
-    let builtin = |what: &str| if what == SECRETS { &[][..] } else { BUILTIN_VARS };
-    let known = |phase: &Phase, name: &str, what: &str| {
-        builtin(what).contains(&name) || phase.vars.contains_key(name)
-    };
-    let unknown = |name: &str, phase: &Phase, what: &str| {
-        let mut names: Vec<&str> = builtin(what).to_vec();
-        names.extend(phase.vars.keys().map(String::as_str));
-        format!(
-            "{what}: unknown variable `${{{name}}}` in phase `{}` (known: {})",
-            phase.name,
-            names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", ")
-        )
-    };
-    for (what, value) in &expanded {
-        for (name, offset) in plan_spans::variables(value.get_ref()) {
-            let Some(name) = name else {
-                let o = plan_spans::offset_in_value(text, value.span(), &value.get_ref()[offset..]);
-                return Err(at(path, text, o, format!("{what}: unclosed `${{`")));
-            };
-            if let Some(phase) = raw.phases.iter().find(|p| !known(p, name, what)) {
-                let o = plan_spans::offset_in_value(text, value.span(), &format!("${{{name}}}"));
-                return Err(at(path, text, o, unknown(name, phase, what)));
-            }
-        }
-    }
-    // A driver script read from `source`: the error names that file and its line.
-    for ((step, file), sp) in raw.steps.iter().zip(content_from).zip(&spans.steps) {
-        let (Some(file), Some(w)) = (file, &step.write) else { continue };
-        for (name, offset) in plan_spans::variables(&w.content) {
-            let what = format!(
-                "step `{}` (line {} of {})",
-                step.name,
-                line_col(text, sp.name.span().start).0,
-                path.display()
-            );
-            let Some(name) = name else {
-                return Err(at(file, &w.content, offset, format!("{what}: unclosed `${{`")));
-            };
-            if let Some(phase) = raw.phases.iter().find(|p| !known(p, name, &what)) {
-                return Err(at(file, &w.content, offset, unknown(name, phase, &what)));
-            }
-        }
-    }
-    let mut verbatim: Vec<(String, &Spanned<String>)> = Vec::new();
-    verbatim.extend(spans.daemon.argv.get_ref().iter().map(|a| ("[daemon] argv".to_string(), a)));
-    for ph in &spans.phases {
-        for e in &ph.edits {
-            let what = format!("phase `{}`: edits", ph.name.get_ref());
-            verbatim.extend([&e.file, &e.section, &e.key, &e.value].map(|v| (what.clone(), v)));
-        }
-    }
-    verbatim.extend(spans.target.portal.iter().map(|p| ("[target] portal".to_string(), p)));
-    for (what, value) in verbatim {
-        if let Some((_, offset)) = plan_spans::variables(value.get_ref()).first() {
-            let o = plan_spans::offset_in_value(text, value.span(), &value.get_ref()[*offset..]);
-            return Err(at(
-                path,
-                text,
-                o,
-                format!("{what}: variables do not expand here, `{}` would be used verbatim", value.get_ref()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Expands `${name}` in a plan string. An unknown variable is an error, not an empty string:
