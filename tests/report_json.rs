@@ -38,7 +38,7 @@ fn json_is_the_result_itself() {
         let dir = write_result(&tmp.path().join(name), &r);
         let out: serde_json::Value = serde_json::from_str(&report(&dir, "json", &[])).unwrap();
         assert_eq!(out, serde_json::to_value(&r).unwrap(), "{name}");
-        assert_eq!(out["schema_version"], 1);
+        assert_eq!(out["schema_version"], srukit::verify::result::SCHEMA_VERSION);
         assert_eq!(out["verdict"], r.verdict.as_str());
     }
 }

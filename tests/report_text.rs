@@ -136,10 +136,10 @@ fn bad_input_exits_2_and_names_the_file() {
 
     let newer = tmp.path().join("newer");
     let mut v = serde_json::to_value(done()).unwrap();
-    v["schema_version"] = 2.into();
+    v["schema_version"] = 3.into();
     std::fs::create_dir(&newer).unwrap();
     std::fs::write(newer.join("result.json"), v.to_string()).unwrap();
     let o = srukit(&["report", newer.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("schema_version 2; this srukit reads version 1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("schema_version 3; this srukit reads versions 1 to 2"), "{}", stderr(&o));
 }

@@ -84,9 +84,10 @@ pub fn exit_of(v: Verdict) -> Exit {
     }
 }
 
-/// One line per check, grouped by run, then the verdict.
+/// The versions under test, one line per check grouped by run, then the verdict.
 pub fn summary(r: &VerifyResult, path: &std::path::Path) -> String {
     let mut s = String::new();
+    let _ = writeln!(s, "{}", crate::report::versions_line(r));
     for run in &r.runs {
         let _ = writeln!(s, "{}/{} ({:.1}s)", run.side, run.phase, run.seconds);
         if let Some(e) = &run.error {

@@ -1,9 +1,83 @@
-//! Text shared by the human-readable reports: a check's evidence as lines, and the verdict
-//! sentence with its tag.
+//! Text shared by the human-readable reports: a check's evidence as lines, the versions
+//! under test, paths as a public report shows them, and the verdict sentence with its tag.
+
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::verify::result::{Verdict, VerifyResult};
+use crate::verify::result::{Side, Verdict, VerifyResult};
+
+/// The versions under test in one line, the SRU team's first question:
+/// `cinder-volume 1:2014.1.5-0ubuntu1 -> 1:2014.1.5-0ubuntu2`; with one side only, that
+/// side's packages (`tgt 1:1.0.85-1 (after only)`).
+pub fn versions_line(r: &VerifyResult) -> String {
+    if !r.versions.is_empty() {
+        return r.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ");
+    }
+    let (before, after) = (r.side(Side::Before), r.side(Side::After));
+    // A version 1 result has no `versions`: pair the sides' packages by name.
+    if let (Some(b), Some(a)) = (before, after) {
+        let pairs: Vec<String> = a
+            .packages
+            .iter()
+            .map(|p| {
+                let old =
+                    b.packages.iter().find(|o| o.name == p.name).map(|o| o.version.as_str()).unwrap_or("?");
+                format!("{} {old} -> {}", p.name, p.version)
+            })
+            .collect();
+        return pairs.join("; ");
+    }
+    let (side, set) = match (before, after) {
+        (Some(b), None) => (Side::Before, b),
+        (None, Some(a)) => (Side::After, a),
+        _ => return "no packages".to_string(),
+    };
+    let version = |name: &str, v: &str| {
+        if v.is_empty() {
+            set.installed.iter().find(|i| i.name == name).map(|i| i.version.clone()).unwrap_or_default()
+        } else {
+            v.to_string()
+        }
+    };
+    let one: Vec<String> = set
+        .packages
+        .iter()
+        .map(|p| format!("{} {} ({side} only)", p.name, version(&p.name, &p.version)))
+        .collect();
+    one.join("; ")
+}
+
+/// A host path as a public report shows it: relative to the run's output dir (where
+/// result.json is), never the machine's absolute path; a path that shares nothing with the
+/// output dir but `/` (a relative form would spell out the absolute one) is its file name.
+/// A result without `out_dir` (schema version 1) keeps the path as it was recorded.
+pub fn public_path(r: &VerifyResult, path: &str) -> String {
+    let (p, base) = (Path::new(path), Path::new(&r.out_dir));
+    if r.out_dir.is_empty() || path.is_empty() || !p.is_absolute() {
+        return path.to_string();
+    }
+    let shared = p.components().zip(base.components()).take_while(|(x, y)| x == y).count();
+    if shared <= 1 {
+        return p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    }
+    relative(p, base).display().to_string()
+}
+
+/// `path` relative to `base`, both absolute, lexically (`..` where they part).
+fn relative(path: &Path, base: &Path) -> PathBuf {
+    let p: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
 
 /// Evidence as `key: value` lines, verbatim: strings unquoted, multi-line strings (file
 /// contents) one line per line, indented, so a reader sees the file as it was.
@@ -74,6 +148,14 @@ mod tests {
         assert!(l.contains(&"file: /var/lib/cinder/volumes/volume-1".to_string()), "{l:?}");
         assert!(l.contains(&"      write-cache off".to_string()), "{l:?}");
         assert!(l.contains(&"dirty_kib: 204800".to_string()), "{l:?}");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_output_dir() {
+        let p = |a: &str, b: &str| relative(Path::new(a), Path::new(b)).display().to_string();
+        assert_eq!(p("/w/out/x/build-after/a.deb", "/w/out/x/verify"), "../build-after/a.deb");
+        assert_eq!(p("/w/out/x/verify/logs", "/w/out/x/verify"), "logs");
+        assert_eq!(p("/w/out/x/verify", "/w/out/x/verify"), ".");
     }
 
     #[test]

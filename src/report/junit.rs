@@ -25,6 +25,7 @@ fn suite(r: &VerifyResult, run: &Run) -> TestSuite {
     suite.set_time(secs(run.seconds));
     suite.add_property(Property::new("plan", r.plan.name.as_str()));
     suite.add_property(Property::new("verdict", r.verdict.as_str()));
+    suite.add_property(Property::new("versions", evidence::versions_line(r)));
     suite.add_property(Property::new("image", run.testbed.image.as_str()));
     suite.add_property(Property::new("image_sha256", run.testbed.image_sha256.as_str()));
     suite.add_property(Property::new("backend", run.testbed.backend.as_str()));

@@ -24,13 +24,22 @@ fn header(s: &mut String, r: &VerifyResult, series: Option<&str>) {
         None => r.plan.distro.clone(),
     };
     let _ = writeln!(s, "SRU verification ({target}) of {}: {}", bugs.join(", "), r.plan.summary);
+    let _ = writeln!(s, "Versions: {}", evidence::versions_line(r));
     let _ = writeln!(s, "Verdict: {}", r.verdict);
     let _ = writeln!(s, "Reason: {}", r.reason);
     let _ = writeln!(
         s,
         "Run by srukit {} from plan {} ({}), {} to {} ({:.1} s).",
-        r.srukit_version, r.plan.name, r.plan.path, r.started, r.finished, r.seconds
+        r.srukit_version,
+        r.plan.name,
+        evidence::public_path(r, &r.plan.path),
+        r.started,
+        r.finished,
+        r.seconds
     );
+    if !r.out_dir.is_empty() {
+        let _ = writeln!(s, "Paths below are relative to the run's output dir (where result.json is).");
+    }
 }
 
 fn section(s: &mut String, title: &str) {
@@ -45,7 +54,7 @@ fn packages(s: &mut String, r: &VerifyResult) {
             Side::After => "After (the proposed package)",
         };
         match r.side(side) {
-            Some(set) => package_set(s, label, set),
+            Some(set) => package_set(s, r, label, set),
             None => {
                 let _ = writeln!(s, "{label}: not run");
             }
@@ -53,15 +62,15 @@ fn packages(s: &mut String, r: &VerifyResult) {
     }
 }
 
-fn package_set(s: &mut String, label: &str, set: &PackageSet) {
+fn package_set(s: &mut String, r: &VerifyResult, label: &str, set: &PackageSet) {
     let _ = writeln!(s, "{label}:");
     for p in &set.packages {
         let _ = writeln!(s, "  {} {}", p.name, p.version);
         if !p.file.is_empty() {
-            let _ = writeln!(s, "    file:   {}", p.file);
+            let _ = writeln!(s, "    file:   {}", evidence::public_path(r, &p.file));
         }
         let _ = writeln!(s, "    sha256: {}", p.sha256);
-        let _ = writeln!(s, "    from:   {}", p.source);
+        let _ = writeln!(s, "    from:   {}", evidence::public_path(r, &p.source));
     }
     if !set.installed.is_empty() {
         let inst: Vec<String> = set.installed.iter().map(|i| format!("{} {}", i.name, i.version)).collect();

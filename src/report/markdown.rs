@@ -11,12 +11,18 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
     let mut s = String::new();
     let bugs: Vec<String> = r.plan.bugs.iter().map(|b| b.to_string()).collect();
     let _ = writeln!(s, "# SRU verification: {} ({})\n", cell(&r.plan.summary), bugs.join(", "));
+    let _ = writeln!(s, "**Versions:** `{}`\n", evidence::versions_line(r));
     let _ = writeln!(s, "**Verdict:** `{}`: {}\n", r.verdict, cell(&r.reason));
     let _ = writeln!(s, "{}\n", evidence::verdict_line(r, series));
     let _ = writeln!(
         s,
         "Plan `{}` (`{}`), srukit {}, {} to {} ({:.1} s).",
-        r.plan.name, r.plan.path, r.srukit_version, r.started, r.finished, r.seconds
+        r.plan.name,
+        evidence::public_path(r, &r.plan.path),
+        r.srukit_version,
+        r.started,
+        r.finished,
+        r.seconds
     );
 
     let _ = writeln!(s, "\n## Packages tested\n");
@@ -28,9 +34,9 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
                 "| {side} | {} | `{}` | {} | `{}` | {} |",
                 cell(&p.name),
                 cell(&p.version),
-                cell(&p.file),
+                cell(&evidence::public_path(r, &p.file)),
                 p.sha256,
-                cell(&p.source)
+                cell(&evidence::public_path(r, &p.source))
             );
         }
     }

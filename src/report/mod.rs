@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::{Exit, ExitCodeOf};
 use crate::fsx::{self, FsError};
-use crate::verify::result::{SCHEMA_VERSION, VerifyResult};
+use crate::verify::result::{OLDEST_READABLE, SCHEMA_VERSION, VerifyResult};
 
 mod evidence;
+pub use evidence::versions_line;
 mod junit;
 mod launchpad;
 mod markdown;
@@ -22,7 +23,7 @@ pub enum ReportError {
     NoResult { dir: PathBuf },
     #[error("{}:{line}:{column}: not a verification result: {message}", path.display())]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{}: schema_version {found}; this srukit reads version {SCHEMA_VERSION}", path.display())]
+    #[error("{}: schema_version {found}; this srukit reads versions {OLDEST_READABLE} to {SCHEMA_VERSION}", path.display())]
     SchemaVersion { path: PathBuf, found: u64 },
     #[error("could not render the {format} report: {message}")]
     Render { format: &'static str, message: String },
@@ -88,7 +89,7 @@ pub fn load(path: &Path) -> Result<VerifyResult, ReportError> {
     };
     let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_err)?;
     match raw.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_READABLE)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
         Some(found) => return Err(ReportError::SchemaVersion { path: file, found }),
         None => {
             return Err(ReportError::Parse {

@@ -168,7 +168,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Finds a definition by name (in the testbeds directories) or by path.
 pub fn load(name_or_path: &str) -> Result<Loaded, TestbedError> {
-    let path = find(name_or_path)?;
+    let path = find_near(name_or_path, None)?;
     let text = fsx::read_to_string(&path)?;
     let def = Definition::parse(&text, &path)?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -176,21 +176,43 @@ pub fn load(name_or_path: &str) -> Result<Loaded, TestbedError> {
 }
 
 /// Where definitions are looked up by name, first match wins: `$SRUKIT_TESTBEDS`,
-/// `./testbeds`, the source tree's `testbeds/`, `/usr/share/srukit/testbeds`.
+/// `./testbeds`, `/usr/share/srukit/testbeds` (what the srukit package installs).
 pub fn search_dirs() -> Vec<PathBuf> {
+    search_dirs_near(None)
+}
+
+/// As `search_dirs`, with the `testbeds/` of the repository `near` lies in (the nearest
+/// ancestor holding one) right after `$SRUKIT_TESTBEDS`: a plan names the testbeds that sit
+/// beside it. Never srukit's own build checkout: a path known at build time names a machine
+/// the binary may not run on.
+pub fn search_dirs_near(near: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(d) = std::env::var_os("SRUKIT_TESTBEDS") {
         dirs.push(PathBuf::from(d));
     }
+    if let Some(repo) = near.and_then(repository_of) {
+        dirs.push(repo.join("testbeds"));
+    }
     dirs.push(PathBuf::from("testbeds"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("testbeds"));
     dirs.push(PathBuf::from("/usr/share/srukit/testbeds"));
+    dirs.dedup();
     dirs
 }
 
-fn find(name_or_path: &str) -> Result<PathBuf, TestbedError> {
+/// The nearest directory at or above `path` that holds a `testbeds/` directory.
+pub fn repository_of(path: &Path) -> Option<PathBuf> {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ok()?.join(path) };
+    abs.ancestors().find(|d| d.join("testbeds").is_dir()).map(Path::to_path_buf)
+}
+
+/// The definition file a name or path means, looking beside `near`'s repository first.
+pub fn find_near(name_or_path: &str, near: Option<&Path>) -> Result<PathBuf, TestbedError> {
     if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
         let p = PathBuf::from(name_or_path);
+        let p = match near {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p,
+        };
         return if p.is_file() {
             Ok(p)
         } else {
@@ -198,7 +220,7 @@ fn find(name_or_path: &str) -> Result<PathBuf, TestbedError> {
         };
     }
     let searched: Vec<PathBuf> =
-        search_dirs().into_iter().map(|d| d.join(format!("{name_or_path}.toml"))).collect();
+        search_dirs_near(near).into_iter().map(|d| d.join(format!("{name_or_path}.toml"))).collect();
     searched
         .iter()
         .find(|p| p.is_file())

@@ -1,6 +1,7 @@
 //! `srukit verify`: every (side, phase) of a plan, each in its own fresh testbed, in
-//! parallel, then one verdict. Reads the plan and the package sets; writes
-//! `OUT/result.json` (atomically, last) and `OUT/logs/<side>-<phase>/`.
+//! parallel, then one verdict. Reads the plan and the package sets; checks that they make an
+//! update before any testbed starts; redacts secrets from everything the runs produced; then
+//! writes `OUT/logs/<side>-<phase>/` and `OUT/result.json` (atomically, last).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,8 +11,9 @@ use crate::testbed::OpenOptions;
 use crate::verify::VerifyError;
 use crate::verify::packages::{self, Package, PackageSource};
 use crate::verify::plan::Plan;
-use crate::verify::result::{PackageSet, PlanInfo, Run, Side, Sides, VerifyResult};
+use crate::verify::result::{PackageSet, PlanInfo, Run, Side, Sides, VerifyResult, VersionChange};
 use crate::verify::run::{self, RunOutput, RunSpec};
+use crate::verify::update;
 
 pub struct Options {
     pub before: Option<PackageSource>,
@@ -27,7 +29,7 @@ pub struct Options {
 
 pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let sides: Vec<Side> =
         plan.raw.sides.iter().copied().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
     if sides.is_empty() {
@@ -38,7 +40,8 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         )));
     }
 
-    // Resolve every package first: a missing .deb is bad input, found before any testbed.
+    // Resolve every package first: a missing .deb, a dir with two builds or an after that
+    // is not newer is bad input, found before any testbed (and before an image build).
     let mut packages: Vec<(Side, Vec<Package>)> = Vec::new();
     for &side in &sides {
         let src = match side {
@@ -50,13 +53,31 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         })?;
         packages.push((side, packages::resolve(src, &plan.raw.install)?));
     }
+    update_rule(&packages)?;
 
+    let testbed = plan
+        .testbed_definition
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| plan.raw.testbed.clone());
     let image = {
         let step = rep.step(&format!("testbed image {}", plan.raw.testbed));
-        let image = crate::testbed::ensure_image(&plan.raw.testbed, rep)?;
+        let image = crate::testbed::ensure_image(&testbed, rep)?;
         step.finish(&image.hash[..image.hash.len().min(12)]);
         image
     };
+    // `apt:` packages are what the image carries: known now, from its dpkg database.
+    for (_, pkgs) in &mut packages {
+        packages::resolve_in_image(pkgs, &image.lower, &image.name)?;
+    }
+    let versions = update_rule(&packages)?;
+
+    // The runs write their logs aside (owner-only); only their redacted copies reach OUT/logs.
+    crate::fsx::create_dir_all(&opts.out)?;
+    let raw_logs = opts.out.join(".logs.unredacted");
+    crate::fsx::remove_dir_all(&raw_logs)?;
+    crate::fsx::create_dir_all(&raw_logs)?;
+    crate::fsx::set_permissions(&raw_logs, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
 
     let mut specs = Vec::new();
     for (side, pkgs) in &packages {
@@ -68,7 +89,7 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
                 packages: pkgs,
                 image: &image,
                 open: opts.open.clone(),
-                log_dir: opts.out.join("logs").join(format!("{side}-{}", phase.name)),
+                log_dir: raw_logs.join(format!("{side}-{}", phase.name)),
             });
         }
     }
@@ -88,25 +109,62 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         }
     }
     let runs: Vec<Run> = outputs.into_iter().map(|o| o.run).collect();
-    let (verdict, reason) = crate::verify::verdict::decide(&runs);
+    let (mut verdict, mut reason) = crate::verify::verdict::decide(&runs);
+    // What dpkg installed must make the update too: a version known only inside the
+    // testbeds is held to the same rule, and failing it is an error, never a verification.
+    if let Some(why) = installed_rule(&result_sides) {
+        verdict = crate::verify::result::Verdict::Error;
+        reason = why;
+    }
     let mut info = opts.info.clone().unwrap_or_else(|| {
         PlanInfo::new(plan.raw.name.clone(), plan.path.display().to_string(), plan.raw.summary.clone())
     });
     info.path = plan.path.display().to_string();
-    let result = VerifyResult {
+    let out_dir = crate::fsx::canonicalize(&opts.out)?;
+    let mut result = VerifyResult {
         schema_version: crate::verify::result::SCHEMA_VERSION,
         srukit_version: env!("CARGO_PKG_VERSION").to_string(),
         plan: info,
         verdict,
         reason,
         sides: result_sides,
+        versions,
         runs,
+        redactions: Vec::new(),
         started: started_at,
-        finished: chrono::Utc::now().to_rfc3339(),
+        finished: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         seconds: started.elapsed().as_secs_f64(),
+        out_dir: out_dir.display().to_string(),
     };
+    // One place, after the runs and before anything is written: secrets out of the result
+    // and the logs alike.
+    crate::verify::redact::redact(&mut result, plan, &raw_logs, &opts.out.join("logs"))?;
+    crate::fsx::remove_dir_all(&raw_logs)?;
     write_result(&opts.out, &result)?;
     Ok(result)
+}
+
+/// The update rule on what is known so far; the changes once every version is.
+fn update_rule(packages: &[(Side, Vec<Package>)]) -> Result<Vec<VersionChange>, VerifyError> {
+    let of = |side| packages.iter().find(|(s, _)| *s == side).map(|(_, p)| p.as_slice());
+    match (of(Side::Before), of(Side::After)) {
+        (Some(before), Some(after)) => update::check(before, after),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The versions dpkg reported on each side, held to the update rule.
+fn installed_rule(sides: &Sides) -> Option<String> {
+    let (before, after) = (sides.before.as_ref()?, sides.after.as_ref()?);
+    let pairs: Vec<(String, String, String)> = after
+        .installed
+        .iter()
+        .filter_map(|a| {
+            let b = before.installed.iter().find(|b| b.name == a.name)?;
+            Some((a.name.clone(), b.version.clone(), a.version.clone()))
+        })
+        .collect();
+    update::check_installed(&pairs)
 }
 
 /// Runs the specs on at most `jobs` threads, keeping the plan's order in the output.

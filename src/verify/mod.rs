@@ -8,8 +8,12 @@ pub mod ini_edit;
 pub mod iscsi;
 pub mod packages;
 pub mod plan;
+pub mod plan_spans;
+pub mod plan_vars;
+pub mod redact;
 pub mod result;
 pub mod run;
+pub mod update;
 pub mod verdict;
 
 use crate::exit::{Exit, ExitCodeOf};
@@ -20,6 +24,9 @@ pub enum VerifyError {
     Plan(#[from] plan::PlanError),
     #[error("packages under test: {0}")]
     Packages(String),
+    /// The after packages are not an update of the before ones (issue 13): bad input.
+    #[error("not an update: {0}")]
+    NotAnUpdate(String),
     #[error("{0}")]
     Usage(String),
     #[error("{side}/{phase}: {message}")]
@@ -36,7 +43,7 @@ impl ExitCodeOf for VerifyError {
     fn exit(&self) -> Exit {
         match self {
             VerifyError::Plan(e) => e.exit(),
-            VerifyError::Packages(_) | VerifyError::Usage(_) => Exit::BadInput,
+            VerifyError::Packages(_) | VerifyError::NotAnUpdate(_) | VerifyError::Usage(_) => Exit::BadInput,
             VerifyError::Testbed(e) => e.exit(),
             VerifyError::Fs(e) => e.exit(),
             VerifyError::Run { .. } | VerifyError::Process(_) => Exit::CouldNotRun,

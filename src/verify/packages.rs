@@ -1,6 +1,7 @@
 //! The packages under test for one side: a `srukit build` output dir (its manifest.json),
 //! a dir of .debs, or `apt:NAME[=VERSION]` from the mirror. Resolved on the host into files
-//! with name, version and sha256, so the result can say exactly what was tested.
+//! with name, version, source package and sha256, so the result can say exactly what was
+//! tested; and the update rule: every after package is its before package's source, newer.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,9 @@ pub struct Package {
     pub deb: Option<PathBuf>,
     pub sha256: Option<String>,
     pub source: String,
+    /// The source package it was built from (`Source:`, else its own name); `None` for an
+    /// `apt:` package until the image's dpkg database says.
+    pub source_package: Option<String>,
 }
 
 impl Package {
@@ -72,14 +76,27 @@ pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, 
             deb: None,
             sha256: None,
             source: src.describe(),
+            source_package: None,
         }]),
         PackageSource::Dir(dir) => {
-            let debs = debs_in(dir)?;
+            let mut all = Vec::new();
+            for path in debs_in(dir)? {
+                let id = deb_identity(&path)?;
+                all.push((path, id));
+            }
+            refuse_two_versions(dir, &all)?;
+            let built_from = manifest_source(dir)?;
             let mut found = Vec::new();
-            for path in debs {
-                let (name, version) = deb_identity(&path)?;
+            for (path, DebIdentity { name, version, source_package }) in all {
                 if !install.is_empty() && !install.contains(&name) {
                     continue;
+                }
+                if let Some(src) = built_from.as_deref().filter(|s| *s != source_package) {
+                    return Err(VerifyError::Packages(format!(
+                        "{}: built from source package `{source_package}`, but {} says the dir holds `{src}`",
+                        path.display(),
+                        dir.join("manifest.json").display()
+                    )));
                 }
                 let sha256 = sha256_file(&path)?;
                 check_against_manifest(dir, &path, &sha256)?;
@@ -89,6 +106,7 @@ pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, 
                     deb: Some(path),
                     sha256: Some(sha256),
                     source: dir.display().to_string(),
+                    source_package: Some(source_package),
                 });
             }
             for want in install {
@@ -120,21 +138,105 @@ fn debs_in(dir: &Path) -> Result<Vec<PathBuf>, VerifyError> {
     Ok(debs)
 }
 
-fn deb_identity(deb: &Path) -> Result<(String, String), VerifyError> {
-    let out = Cmd::new("dpkg-deb").arg("-f").arg(deb).args(["Package", "Version"]).read()?;
-    let mut name = None;
-    let mut version = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("Package: ") {
-            name = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("Version: ") {
-            version = Some(v.trim().to_string());
+/// What a .deb's control file says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DebIdentity {
+    name: String,
+    version: String,
+    source_package: String,
+}
+
+fn deb_identity(deb: &Path) -> Result<DebIdentity, VerifyError> {
+    let out = Cmd::new("dpkg-deb").arg("-f").arg(deb).args(["Package", "Version", "Source"]).read()?;
+    let field = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_string()))
+    };
+    match (field("Package"), field("Version")) {
+        (Some(name), Some(version)) => {
+            let source_package = field("Source").map(|s| source_name(&s)).unwrap_or_else(|| name.clone());
+            Ok(DebIdentity { name, version, source_package })
         }
-    }
-    match (name, version) {
-        (Some(n), Some(v)) => Ok((n, v)),
         _ => Err(VerifyError::Packages(format!("{}: no Package/Version in its control file", deb.display()))),
     }
+}
+
+/// `Source: cinder (1:2014.1.5-0ubuntu2)` names the source package `cinder` (the version in
+/// parentheses is there when it differs from the binary's, Policy 5.6.1).
+fn source_name(field: &str) -> String {
+    field.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// A dir that holds two versions of one package is two builds mixed: which of them would be
+/// tested depends on the order dpkg sees them, so it is refused.
+fn refuse_two_versions(dir: &Path, debs: &[(PathBuf, DebIdentity)]) -> Result<(), VerifyError> {
+    for (i, (path, id)) in debs.iter().enumerate() {
+        if let Some((other, o)) = debs[..i].iter().find(|(_, o)| o.name == id.name && o.version != id.version)
+        {
+            return Err(VerifyError::Packages(format!(
+                "{}: holds two versions of `{}`: {} ({}) and {} ({}); give a dir with one build",
+                dir.display(),
+                id.name,
+                o.version,
+                file_name(other),
+                id.version,
+                file_name(path)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The source package a `srukit build` output dir says it built (`manifest.json`'s `source`).
+fn manifest_source(dir: &Path) -> Result<Option<String>, VerifyError> {
+    let manifest = dir.join("manifest.json");
+    let Some(bytes) = crate::fsx::read_optional(&manifest)? else { return Ok(None) };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| VerifyError::Packages(format!("{}: {e}", manifest.display())))?;
+    Ok(doc["source"].as_str().map(str::to_string))
+}
+
+/// Fills in what an `apt:` package is from the image's own dpkg database (no testbed needed):
+/// `apt:` means the package the image carries, so its version and source package are known
+/// before any run, and a version the image does not carry is bad input now, not an error
+/// after every testbed started.
+pub fn resolve_in_image(
+    packages: &mut [Package],
+    image_root: &Path,
+    image_name: &str,
+) -> Result<(), VerifyError> {
+    let admindir = image_root.join("var/lib/dpkg");
+    for p in packages.iter_mut().filter(|p| p.deb.is_none()) {
+        let out = Cmd::new("dpkg-query")
+            .arg(format!("--admindir={}", admindir.display()))
+            .args(["-W", "-f=${db:Status-Abbrev}\t${Version}\t${source:Package}", &p.name])
+            .output_unchecked()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut fields = text.split('\t');
+        let (status, version, source) =
+            (fields.next().unwrap_or("").trim(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        if !out.status.success() || status != "ii" || version.is_empty() {
+            return Err(VerifyError::Packages(format!(
+                "{}: the image {image_name} does not carry package `{}` (an apt: package is the one the image has installed)",
+                p.source, p.name
+            )));
+        }
+        if let Some(want) = &p.version
+            && want != version
+        {
+            return Err(VerifyError::Packages(format!(
+                "{}: the image {image_name} carries {} {version}, not {want}",
+                p.source, p.name
+            )));
+        }
+        p.version = Some(version.to_string());
+        p.source_package = Some(if source.is_empty() { p.name.clone() } else { source.to_string() });
+    }
+    Ok(())
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, VerifyError> {
@@ -179,6 +281,28 @@ mod tests {
         );
         assert_eq!(PackageSource::parse("apt:tgt"), PackageSource::Apt { name: "tgt".into(), version: None });
         assert_eq!(PackageSource::parse("out/after"), PackageSource::Dir("out/after".into()));
+    }
+
+    #[test]
+    fn source_names_drop_their_version() {
+        assert_eq!(source_name("cinder"), "cinder");
+        assert_eq!(source_name("cinder (1:2014.1.5-0ubuntu2)"), "cinder");
+    }
+
+    #[test]
+    fn two_versions_of_one_package_are_refused_naming_both() {
+        let id =
+            |n: &str, v: &str| DebIdentity { name: n.into(), version: v.into(), source_package: "s".into() };
+        let one = [
+            (PathBuf::from("d/a_1_all.deb"), id("a", "1")),
+            (PathBuf::from("d/b_1_all.deb"), id("b", "1")),
+            (PathBuf::from("d/a_1_i386.deb"), id("a", "1")),
+        ];
+        assert!(refuse_two_versions(Path::new("d"), &one).is_ok());
+        let two =
+            [(PathBuf::from("d/a_1_all.deb"), id("a", "1")), (PathBuf::from("d/a_2_all.deb"), id("a", "2"))];
+        let err = refuse_two_versions(Path::new("d"), &two).unwrap_err().to_string();
+        assert!(err.contains("two versions of `a`: 1 (a_1_all.deb) and 2 (a_2_all.deb)"), "{err}");
     }
 
     #[test]

@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::exit::{Exit, ExitCodeOf};
+use crate::verify::plan_spans::{self, Spans, line_col};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("{}: {message}", path.display())]
-    Syntax { path: PathBuf, message: String },
-    #[error("{}:{line}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, message: String },
+    /// The TOML does not parse, or does not fit the plan's shape (an unknown key, a wrong
+    /// type): `file:line:col: message`, as every other input error.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{}:{line}{}: {message}", path.display(), column.map(|c| format!(":{c}")).unwrap_or_default())]
+    Invalid { path: PathBuf, line: usize, column: Option<usize>, message: String },
     #[error(transparent)]
     Io(#[from] crate::fsx::FsError),
 }
@@ -27,6 +30,10 @@ impl ExitCodeOf for PlanError {
 }
 
 pub use crate::verify::result::{CheckId, Side};
+
+/// The variables the engine defines for every step (`verify::run`), besides a phase's own
+/// `vars`: a `${name}` outside these and the phase's is refused when the plan is loaded.
+pub const BUILTIN_VARS: &[&str] = &["volume_id", "iqn", "lun", "data"];
 
 /// Both sides of an SRU: the package in -updates (the bug must reproduce) and the one in
 /// -proposed (it must be fixed).
@@ -67,6 +74,10 @@ pub struct RawPlan {
     pub checks: Checks,
     /// side -> phase -> check id -> expected value
     pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, ExpectTable>>,
+    /// Values no report may show (`${name}` expands per run), beside the CHAP credentials
+    /// srukit finds by itself: every occurrence in the result and the logs is redacted.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 /// check id -> expected value, each with its place in the file for errors.
@@ -210,6 +221,10 @@ fn default_write_mib() -> u64 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub path: PathBuf,
+    /// The testbed definition file `testbed` names, found when the plan was loaded (beside
+    /// the plan's repository, then the installed ones); `None` for a plan only parsed.
+    #[serde(skip)]
+    pub testbed_definition: Option<PathBuf>,
     #[serde(flatten)]
     pub raw: RawPlanView,
     pub checks: Vec<CheckId>,
@@ -230,43 +245,66 @@ pub struct RawPlanView {
     pub steps: Vec<Step>,
     pub target: Target,
     pub data_at_risk_mib: u64,
+    /// The plan's `secrets`, unexpanded (the run expands them with its variables).
+    pub secrets: Vec<String>,
 }
 
 impl Plan {
+    /// Reads, validates and resolves a plan: its testbed definition must exist (beside the
+    /// plan's repository, then the installed ones), so a typo stops here, before any testbed.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = crate::fsx::read_to_string(path)?;
-        Plan::parse(&text, path)
+        let mut plan = Plan::parse(&text, path)?;
+        let spans: Spans = toml::from_str(&text).map_err(|e| syntax(&text, path, &e))?;
+        let near = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let found = crate::testbed::definition::find_near(&plan.raw.testbed, Some(near)).map_err(|e| {
+            let (line, column) = line_col(&text, spans.testbed.span().start);
+            PlanError::Invalid {
+                path: path.into(),
+                line,
+                column: Some(column),
+                message: format!("unknown testbed `{}`: {e}", plan.raw.testbed),
+            }
+        })?;
+        plan.testbed_definition = Some(found);
+        Ok(plan)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
-        let mut raw: RawPlan = toml::from_str(text)
-            .map_err(|e| PlanError::Syntax { path: path.into(), message: e.to_string() })?;
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let mut raw: RawPlan = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
+        let spans: Spans = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
         let invalid = |offset: usize, message: String| PlanError::Invalid {
             path: path.into(),
-            line: line_of(offset),
+            line: line_col(text, offset).0,
+            column: None,
             message,
         };
-        let whole = |message: String| PlanError::Invalid { path: path.into(), line: 1, message };
+        let whole =
+            |message: String| PlanError::Invalid { path: path.into(), line: 1, column: None, message };
 
         if raw.phases.is_empty() {
             return Err(whole("a plan needs at least one [[phase]]".into()));
         }
         if raw.daemon.argv.is_empty() {
-            return Err(whole("[daemon] argv is empty".into()));
+            return Err(invalid(spans.daemon.argv.span().start, "[daemon] argv is empty".into()));
         }
         let mut seen = std::collections::BTreeSet::new();
-        for p in &raw.phases {
+        for (p, sp) in raw.phases.iter().zip(&spans.phases) {
             if !seen.insert(p.name.as_str()) {
-                return Err(whole(format!("phase `{}` is declared twice", p.name)));
+                return Err(invalid(sp.name.span().start, format!("phase `{}` is declared twice", p.name)));
             }
         }
-        for s in &raw.steps {
+        for (s, sp) in raw.steps.iter().zip(&spans.steps) {
             if s.run.is_empty() == s.write.is_none() {
-                return Err(whole(format!("step `{}` needs exactly one of `run` or `write`", s.name)));
+                return Err(invalid(
+                    sp.name.span().start,
+                    format!("step `{}` needs exactly one of `run` or `write`", s.name),
+                ));
             }
         }
-        for s in &mut raw.steps {
+        // Where a step's `write` text came from: the plan itself, or a `source` file.
+        let mut content_from: Vec<Option<PathBuf>> = vec![None; raw.steps.len()];
+        for (i, s) in raw.steps.iter_mut().enumerate() {
             let Some(w) = &mut s.write else { continue };
             let Some(source) = &w.source else { continue };
             if !w.content.is_empty() {
@@ -278,7 +316,9 @@ impl Plan {
             let file = path.parent().unwrap_or(Path::new(".")).join(source.get_ref());
             w.content = crate::fsx::read_to_string(&file)
                 .map_err(|e| invalid(source.span().start, format!("step `{}`: {e}", s.name)))?;
+            content_from[i] = Some(file);
         }
+        crate::verify::plan_vars::check(text, path, &raw, &spans, &content_from)?;
 
         let mut checks = Vec::new();
         if raw.checks.target_file.is_some() {
@@ -294,10 +334,15 @@ impl Plan {
             checks.push(CheckId::DataAtRisk);
         }
         if checks.is_empty() {
-            return Err(whole("[checks] names no check: a plan that checks nothing proves nothing".into()));
+            let line = plan_spans::table_header(text, "checks").unwrap_or(0);
+            return Err(invalid(
+                line,
+                "[checks] names no check: a plan that checks nothing proves nothing".into(),
+            ));
         }
 
         let mut expect = BTreeMap::new();
+        let mut expect_at = BTreeMap::new();
         for (side_key, phases) in &raw.expect {
             let side = match side_key.get_ref().as_str() {
                 "before" => Side::Before,
@@ -351,22 +396,42 @@ impl Plan {
                     table.insert(kind, value.get_ref().clone());
                 }
                 expect.insert((side, phase.clone()), table);
+                expect_at.insert((side, phase.clone()), phase_key.span().start);
             }
         }
+        // A missing pair points at what asked for it: the phase's [[phase]] line, or `sides`
+        // when the plan names a side it has no expectations for at all.
         for side in &raw.sides {
-            for phase in &raw.phases {
+            let side_has_any = expect.keys().any(|(s, _)| s == side);
+            for (phase, sp) in raw.phases.iter().zip(&spans.phases) {
                 let Some(table) = expect.get(&(*side, phase.name.clone())) else {
-                    return Err(whole(format!(
-                        "no [expect.{side}.{}] table: every (side, phase) needs one",
-                        phase.name
-                    )));
+                    let (offset, why) = match &spans.sides {
+                        Some(sides) if !side_has_any => {
+                            (sides.span().start, format!("`sides` names `{side}`"))
+                        }
+                        _ => (
+                            plan_spans::header_before(text, sp.name.span().start, "phase"),
+                            format!("phase `{}` is declared here", phase.name),
+                        ),
+                    };
+                    return Err(invalid(
+                        offset,
+                        format!(
+                            "no [expect.{side}.{}] table: every (side, phase) needs one ({why})",
+                            phase.name
+                        ),
+                    ));
                 };
                 if let Some(missing) = checks.iter().find(|k| !table.contains_key(k)) {
-                    return Err(whole(format!(
-                        "[expect.{side}.{}] has no expectation for `{}`",
-                        phase.name,
-                        missing.as_str()
-                    )));
+                    let offset = expect_at.get(&(*side, phase.name.clone())).copied().unwrap_or(0);
+                    return Err(invalid(
+                        offset,
+                        format!(
+                            "[expect.{side}.{}] has no expectation for `{}`",
+                            phase.name,
+                            missing.as_str()
+                        ),
+                    ));
                 }
             }
         }
@@ -386,7 +451,9 @@ impl Plan {
                 steps: raw.steps,
                 target: raw.target,
                 data_at_risk_mib,
+                secrets: raw.secrets,
             },
+            testbed_definition: None,
             checks,
             expect,
         })
@@ -395,6 +462,14 @@ impl Plan {
     pub fn expected(&self, side: Side, phase: &str, check: CheckId) -> Option<&str> {
         self.expect.get(&(side, phase.to_string())).and_then(|t| t.get(&check)).map(String::as_str)
     }
+}
+
+/// A TOML error (syntax, unknown key, wrong type) as `file:line:col: message`.
+fn syntax(text: &str, path: &Path, e: &toml::de::Error) -> PlanError {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+    // toml's message may run over lines (`invalid string\nexpected ...`): one line here.
+    let message = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ");
+    PlanError::Syntax { path: path.into(), line, column, message }
 }
 
 /// Expands `${name}` in a plan string. An unknown variable is an error, not an empty string:
@@ -476,14 +551,105 @@ wce = "off"
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
         let err = parse(&MINIMAL.replace("ready_port", "ready_prot")).unwrap_err().to_string();
-        assert!(err.contains("plan.toml") && err.contains("line 6") && err.contains("ready_prot"), "{err}");
+        assert!(err.starts_with("plan.toml:6:1: unknown field `ready_prot`"), "{err}");
     }
 
     #[test]
-    fn a_missing_expectation_is_refused() {
+    fn toml_syntax_errors_are_file_line_col() {
+        let err =
+            parse(&MINIMAL.replace("ready_port = 3260", "ready_port = = 3260")).unwrap_err().to_string();
+        assert!(err.starts_with("plan.toml:6:14: "), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_at_load_with_line_and_column() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "run = [\"true\"]",
+                "run = [\"echo\", \"${volume}\"]",
+                "plan.toml:11:17: step `export`: unknown variable `${volume}`",
+            ),
+            (
+                "file = \"/x/${volume_id}\"",
+                "file = \"/x/${volume_uuid}\"",
+                "plan.toml:13:12: [target] file: unknown variable",
+            ),
+            (
+                "argv = [\"tgtd\", \"-f\"]",
+                "argv = [\"tgtd\", \"-f\", \"${data}\"]",
+                "plan.toml:5:24: [daemon] argv: variables do not expand here",
+            ),
+            (
+                "name = \"t\"\n",
+                "name = \"t\"\nsecrets = [\"${iqn}\"]\n",
+                "plan.toml:3:13: secrets: unknown variable `${iqn}`",
+            ),
+            ("run = [\"true\"]", "run = [\"echo ${open\"]", "plan.toml:11:14: step `export`: unclosed"),
+        ];
+        for (from, to, want) in cases {
+            let text = MINIMAL.replacen(from, to, 1);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with(want), "want {want}\n got {err}");
+        }
+        // A phase's own variable is known in that phase only: every phase must define it.
+        let text = MINIMAL.replace("name = \"default\"", "name = \"default\"\nvars = { mode = \"on\" }");
+        let ok = text.replace("run = [\"true\"]", "run = [\"echo\", \"${mode}\"]");
+        assert!(parse(&ok).is_ok());
+        let two = ok.replace("[[step]]", "[[phase]]\nname = \"other\"\n[[step]]")
+            + "[expect.before.other]\nwce = \"on\"\n[expect.after.other]\nwce = \"off\"\n";
+        let err = parse(&two).unwrap_err().to_string();
+        assert!(err.contains("unknown variable `${mode}` in phase `other`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_expectation_points_at_its_phase_or_sides() {
         let err =
             parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
-        assert!(err.contains("no [expect.after.default]"), "{err}");
+        assert!(err.starts_with("plan.toml:7: no [expect.after.default]"), "{err}");
+        let sides = MINIMAL.replace(
+            "testbed = \"bookworm-tgt\"",
+            "testbed = \"bookworm-tgt\"\nsides = [\"before\", \"after\"]",
+        );
+        let err =
+            parse(&sides.replace("[expect.after.default]\nwce = \"off\"\n", "")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("plan.toml:4: no [expect.after.default]") && err.contains("`sides`"),
+            "{err}"
+        );
+        let err =
+            parse(&MINIMAL.replace("[expect.after.default]\nwce = \"off\"\n", "[expect.after.default]\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.starts_with("plan.toml:18: [expect.after.default] has no expectation for `wce`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_testbed_names_the_plan_line_and_no_build_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("repo/testbeds")).unwrap();
+        std::fs::create_dir_all(dir.path().join("repo/lanes")).unwrap();
+        let plan = dir.path().join("repo/lanes/plan.toml");
+        std::fs::write(&plan, MINIMAL.replace("bookworm-tgt", "bookworm-nope")).unwrap();
+        let err = Plan::load(&plan).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:3:11: unknown testbed `bookworm-nope`", plan.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains(&dir.path().join("repo/testbeds/bookworm-nope.toml").display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("/usr/share/srukit/testbeds/bookworm-nope.toml"), "{err}");
+        assert!(!err.contains(env!("CARGO_MANIFEST_DIR")), "{err}");
+        // Beside the plan's repository, it is found.
+        std::fs::write(dir.path().join("repo/testbeds/bookworm-nope.toml"), "suite = \"bookworm\"\n")
+            .unwrap();
+        let p = Plan::load(&plan).unwrap();
+        assert_eq!(p.testbed_definition.unwrap(), dir.path().join("repo/testbeds/bookworm-nope.toml"));
     }
 
     #[test]

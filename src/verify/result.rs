@@ -1,6 +1,6 @@
 //! The verification result: what `srukit verify` writes to `OUT/result.json` and what
 //! `srukit report` reads. Owns the serde types and their stable field names (schema
-//! version 1, documented in docs/result-schema.md and docs/result.schema.json).
+//! version 2, documented in docs/result-schema.md and docs/result.schema.json).
 //!
 //! Field names are a contract with CI pipelines: renaming one is a schema version bump.
 //! Readers ignore fields they do not know, so adding an optional field is not.
@@ -8,8 +8,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The schema version this srukit writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this srukit writes.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version this srukit reads: version 2 only added fields (`versions`,
+/// `redactions`, `out_dir`), so a version 1 result reads as one without them.
+pub const OLDEST_READABLE: u32 = 1;
 
 /// One verification: a plan run on the old and new packages, every phase, every check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,14 +25,54 @@ pub struct VerifyResult {
     /// One sentence: why the verdict is what it is.
     pub reason: String,
     pub sides: Sides,
+    /// What the update changes: one entry per after package, its before and after version
+    /// (the SRU team's first question). Empty when only one side ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionChange>,
     /// One run per (side, phase), in the order they are reported: before then after, and the
     /// plan's phase order within a side.
     pub runs: Vec<Run>,
+    /// The secrets redacted from the runs' evidence and logs (`<redacted>` in their place),
+    /// per run, with a hash of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redactions: Vec<Redacted>,
     /// RFC 3339, UTC.
     pub started: String,
     /// RFC 3339, UTC.
     pub finished: String,
     pub seconds: f64,
+    /// The `verify --out` directory, absolute: the public reports give paths relative to it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub out_dir: String,
+}
+
+/// One package's version before and after the update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionChange {
+    pub package: String,
+    /// The source package both versions were built from.
+    pub source_package: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl std::fmt::Display for VersionChange {
+    /// `cinder-volume 1:2014.1.5-0ubuntu1 -> 1:2014.1.5-0ubuntu2`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}", self.package, self.before, self.after)
+    }
+}
+
+/// A secret srukit removed from a run's evidence and logs: which run, what it was and a
+/// hash, so two runs can still be compared (the same secret, the same hash) without showing it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Redacted {
+    pub side: Side,
+    pub phase: String,
+    /// Where it was found: `incominguser password`, `provider_auth user`, `plan secret`...
+    pub what: String,
+    /// The first 16 hex digits of the secret's sha256.
+    pub sha256_prefix: String,
 }
 
 /// The plan as it was run.
@@ -435,10 +478,13 @@ impl VerifyResult {
             verdict: Verdict::Error,
             reason: "the verification did not finish".to_string(),
             sides: Sides::default(),
+            versions: Vec::new(),
             runs: Vec::new(),
+            redactions: Vec::new(),
             started: ts.clone(),
             finished: ts,
             seconds: 0.0,
+            out_dir: String::new(),
         }
     }
 
@@ -547,7 +593,7 @@ mod tests {
     #[test]
     fn field_names_are_the_documented_ones() {
         let v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["verdict"], "verification-failed");
         assert_eq!(v["runs"][0]["side"], "before");
         assert_eq!(v["runs"][0]["checks"][0]["id"], "wce");
