@@ -30,6 +30,9 @@ pub struct PatchHeader {
     pub diff_line: Option<usize>,
     /// Lines that are neither a field, a continuation, nor free text where a field was due.
     pub stray_lines: Vec<(usize, String)>,
+    /// How many of `free_text`'s paragraphs come before the header (prose such as
+    /// `Backport of:` above a git format-patch).
+    pub preamble: usize,
 }
 
 /// One problem `check` found, at a 1-based line.
@@ -80,11 +83,32 @@ pub fn parse(bytes: &[u8]) -> PatchHeader {
     let diff = diff_start(&lines);
     let mut head = PatchHeader { diff_line: diff.map(|i| i + 1), ..Default::default() };
     let end = diff.unwrap_or(lines.len());
+    // Prose may come first ("Backport of:", a note on what was changed): the header starts
+    // at the first paragraph whose first line is a field or a git mail header, as the tools
+    // that write such patches (git format-patch under a note, dch-era vendor headers) intend.
     let mut i = 0;
+    while i < end && lines[i].trim_end() != "---" {
+        if lines[i].trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < end && !lines[i].trim().is_empty() && lines[i].trim_end() != "---" {
+            i += 1;
+        }
+        let para = &lines[start..i];
+        let first = para.iter().find(|l| !l.starts_with('#')).copied().unwrap_or("");
+        if is_mbox_from(first) || field_line(first).is_some() {
+            i = start;
+            break;
+        }
+        head.free_text.push((start + 1, para.join("\n")));
+        head.preamble += 1;
+    }
     // git format-patch: `From <sha1> Mon Sep 17 00:00:00 2001`, then mail headers.
-    if lines.first().is_some_and(|l| is_mbox_from(l)) {
+    if i < end && is_mbox_from(lines[i]) {
         head.git_format = true;
-        i = 1;
+        i += 1;
         while i < end && !lines[i].trim().is_empty() {
             if let Some((name, value)) = field_line(lines[i]) {
                 let mut value = value.to_string();
@@ -462,6 +486,33 @@ mod tests {
         // coreutils: empty fields are reported once each.
         let empty = format!("Author: \nDescription: \nIndex: f\n===\n{DIFF}");
         assert_eq!(problems(&empty), vec![(1, "Author is empty".into()), (2, "Description is empty".into())]);
+    }
+
+    /// Ubuntu and Debian security patches: a note, then a whole git format-patch header.
+    #[test]
+    fn header_after_prose() {
+        let backport = format!(
+            "Backport of:\n\nFrom 617e59bde660f919df0818611b911ae35f8b7247 Mon Sep 17 00:00:00 2001\nFrom: A \
+             <a@b>\nDate: Thu, 2 Oct 2014 10:11:12 +0000\nSubject: [PATCH] Fix the\n overflow\n\nBody.\n---\n{DIFF}"
+        );
+        assert_eq!(problems(&backport), vec![]);
+        let head = parse(backport.as_bytes());
+        assert!(head.git_format);
+        assert_eq!(head.summary(), Some("Fix the overflow"));
+        assert_eq!(head.field("From").map(|f| f.line), Some(4));
+        assert_eq!((head.preamble, head.free_text[0].clone()), (1, (1, "Backport of:".to_string())));
+        // Prose paragraphs, then DEP-3 fields; `# ` comment lines above fields are no prose.
+        let fields =
+            format!("Fixed in 1.2.\nApplies to 1.1 too.\n\n# hg\nDescription: x\nOrigin: vendor\n\n{DIFF}");
+        assert_eq!(problems(&fields), vec![]);
+        assert_eq!(parse(fields.as_bytes()).field("Origin").map(|f| f.line), Some(6));
+        // No header at all (seen in Debian 12's memcached update): reported, at line 1.
+        let headerless = problems(DIFF);
+        assert_eq!(headerless.first().map(|p| p.0), Some(1), "{headerless:?}");
+        // Prose straight after a field (memcached again): the stray line is reported.
+        let run_on = format!("Subject: [PATCH] Fix timing\n  in auth\nasl_server_userdb broke out\n\n{DIFF}");
+        let got = problems(&run_on);
+        assert!(got.iter().any(|(l, m)| *l == 3 && m.contains("neither a field")), "{got:?}");
     }
 
     #[test]
