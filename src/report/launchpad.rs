@@ -31,6 +31,9 @@ fn header(s: &mut String, r: &VerifyResult, series: Option<&str>) {
         "Run by srukit {} from plan {} ({}), {} to {} ({:.1} s).",
         r.srukit_version, r.plan.name, r.plan.path, r.started, r.finished, r.seconds
     );
+    for w in &r.plan.warnings {
+        let _ = writeln!(s, "Warning: {w}");
+    }
 }
 
 fn section(s: &mut String, title: &str) {
