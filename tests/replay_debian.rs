@@ -236,6 +236,40 @@ fn replay(u: &Update) {
     assert!(d.is_empty(), "{}: srukit push --all vs dpkg-source -x {}:\n{}", u.pkg, u.new, d.join("\n"));
 }
 
+/// `srukit dep3 check` on flawed headers as Debian 12 published them (memcached's update:
+/// prose straight after a folded Subject, and a patch with no header at all), each problem at
+/// its file:line; and on a header that follows prose (`Backport of:` above a git
+/// format-patch, evolution-data-server's update): no problem.
+#[test]
+fn dep3_check_on_published_headers() {
+    let (_, memcached) = extracted_dsc(&dsc_pinned("memcached", "1.6.18-1+deb12u1"));
+    let patches = memcached.join("debian/patches");
+    let run_on = patches.join("0008-CVE-2026-47783-CVE-2026-47784.patch");
+    let headerless = patches.join("0009-CVE-2023-46852.patch");
+    let dep3_check = |files: &[&Path]| {
+        srukit::process::Cmd::new(env!("CARGO_BIN_EXE_srukit"))
+            .args(["dep3", "check"])
+            .args(files)
+            .output_unchecked()
+            .unwrap()
+    };
+    let out = dep3_check(&[&run_on, &headerless]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = |p: &Path, line: usize, msg: &str| format!("{}:{line}: {msg}", p.display());
+    for want in [
+        at(&run_on, 5, "neither a field nor a continuation line: `asl_server_userdb_checkpass() broke out"),
+        at(&headerless, 1, "missing Description (or Subject)"),
+        at(&headerless, 1, "missing Origin (or Author for a vendor patch)"),
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(&want)), "want {want} in:\n{text}");
+    }
+    let (_, eds) = extracted_dsc(&dsc_pinned("evolution-data-server", "3.46.4-2+deb12u1"));
+    let after_prose = eds.join("debian/patches/CVE-2026-2604.patch");
+    assert!(std::fs::read_to_string(&after_prose).unwrap().starts_with("Backport of:\n\nFrom afa12b6"));
+    ok(&dep3_check(&[&after_prose]));
+}
+
 macro_rules! replays {
     ($($test:ident => $pkg:literal),* $(,)?) => {
         $(
