@@ -17,6 +17,8 @@ packages=(
   # named explicitly though other packages pull them in: build --sign tests (gpg), the
   # package test (man), the soak script (bc)
   gnupg man-db bc
+  # tests/replay_debian.rs: its private apt (deb-src for bookworm-security) checks with it
+  debian-archive-keyring
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
