@@ -127,7 +127,7 @@ pub fn extracted_dsc(dsc: &Path) -> (PathBuf, PathBuf) {
         if skip {
             c = c.arg("--skip-patches");
         }
-        c.arg(&dsc).arg(&tmp).env("DEB_BUILD_OPTIONS", "").run().unwrap();
+        c.arg(dsc).arg(&tmp).env("DEB_BUILD_OPTIONS", "").run().unwrap();
         if std::fs::rename(&tmp, dir).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
