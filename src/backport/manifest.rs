@@ -292,7 +292,13 @@ fn check_patch_path(dir: &Path, name: &str) -> Result<(), String> {
         return Err("is an absolute path: give a path relative to the backport folder".into());
     }
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err("leaves the backport folder (`..` or `.`): give a path below it".into());
+        return Err("has a `..` or `.` component: give a path below the backport folder".into());
+    }
+    // The series names the patch as written here: `a//b.patch` would not be `a/b.patch`.
+    let normal: Vec<String> =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if normal.join("/") != name {
+        return Err(format!("is not a plain relative path: write it `{}`", normal.join("/")));
     }
     if name == "series" {
         return Err("is quilt's own file name in debian/patches: name the patch otherwise".into());
@@ -390,6 +396,7 @@ mod tests {
             (manifest("").replace("\"a.patch\"", "\"/tmp/a.patch\""), ":15:8: ", "absolute path"),
             (manifest("").replace("\"a.patch\"", "\"sub/../a.patch\""), ":15:8: ", "`..`"),
             (manifest("").replace("\"a.patch\"", "\"series\""), ":15:8: ", "quilt's own"),
+            (manifest("").replace("\"a.patch\"", "\"sub//a.patch\""), ":15:8: ", "write it `sub/a.patch`"),
             (
                 manifest("").replace("\"a.patch\"", "\"a.patch\"\ndep3 = \"lax\""),
                 ":16:8: ",
