@@ -19,6 +19,8 @@ packages=(
   gnupg man-db bc
   # the terminal test: `srukit run` in a real terminal, its screen captured
   tmux
+  # tests/replay_debian.rs: its private apt (deb-src for bookworm-security) checks with it
+  debian-archive-keyring
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }

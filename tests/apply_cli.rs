@@ -406,3 +406,68 @@ fn a_patched_tree_is_refused() {
         .unwrap();
     assert_fails(&f, &[], 2, &[".pc: 2 patch(es) are applied; the tree must be unpatched"]);
 }
+
+/// A patch in a subdirectory of the backport folder lands at the same path below
+/// debian/patches and in the series; if the series then fails, the new directory goes too.
+#[test]
+fn a_patch_in_a_subdirectory_keeps_its_path() {
+    let f = fixture();
+    std::fs::rename(f.backport.join("fix.patch"), {
+        std::fs::create_dir_all(f.backport.join("CVE-2026-1")).unwrap();
+        f.backport.join("CVE-2026-1/01-fix.patch")
+    })
+    .unwrap();
+    write(
+        &f.backport.join("backport.toml"),
+        &manifest("").replace("\"fix.patch\"", "\"CVE-2026-1/01-fix.patch\""),
+    );
+    let r = apply(&f, &["--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let series = std::fs::read_to_string(f.tree.join("debian/patches/series")).unwrap();
+    assert_eq!(series, "# kept as is\n01-readme.patch\nCVE-2026-1/01-fix.patch\n02-greeting.patch\n");
+    assert_eq!(
+        std::fs::read(f.tree.join("debian/patches/CVE-2026-1/01-fix.patch")).unwrap(),
+        std::fs::read(f.backport.join("CVE-2026-1/01-fix.patch")).unwrap()
+    );
+
+    // On a fresh tree, a patch that does not apply: nothing is left, the directory neither.
+    let f = fixture();
+    let clash = diff("hello.py", HELLO, &HELLO.replace("\"hello\"", "\"hi\""));
+    write(&f.backport.join("a/b/fix.patch"), &format!("{DEP3}{clash}"));
+    write(&f.backport.join("backport.toml"), &manifest("").replace("\"fix.patch\"", "\"a/b/fix.patch\""));
+    assert_fails(&f, &[], 1, &["debian/patches/02-greeting.patch:3: hunk #1 of hello.py does not apply"]);
+    assert!(!f.tree.join("debian/patches/a").exists());
+
+    // `..` and absolute paths are refused at the manifest's line.
+    for bad in ["../fix.patch", "/etc/passwd"] {
+        write(&f.backport.join("backport.toml"), &manifest("").replace("\"fix.patch\"", &format!("{bad:?}")));
+        assert_fails(&f, &[], 2, &["backport.toml:20:8: patches.file: "]);
+    }
+}
+
+/// `dep3 = "warn"`: an imported patch with a flawed header applies, with the warning in
+/// the JSON report and on stderr; strict (the default) refuses the same patch.
+#[test]
+fn dep3_warn_applies_with_a_warning() {
+    let f = fixture();
+    let text = std::fs::read_to_string(f.backport.join("fix.patch")).unwrap();
+    write(&f.backport.join("fix.patch"), &text.replace("Origin: upstream,", "Origin: ustream,"));
+    assert_fails(&f, &[], 2, &["fix.patch:3: DEP-3: Origin category `ustream`"]);
+    write(&f.backport.join("backport.toml"), &format!("{}dep3 = \"warn\"\n", manifest("")));
+    let r = apply(&f, &["--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let w = &report["warnings"][0];
+    assert_eq!(
+        (w["line"].as_u64(), w["patch"].as_str().map(|p| p.ends_with("/fix.patch"))),
+        (Some(3), Some(true))
+    );
+    assert!(w["message"].as_str().unwrap().starts_with("Origin category `ustream`"), "{report}");
+    let r = apply(&f, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("warning: ") && r.stderr.contains("fix.patch:3: DEP-3: Origin category"),
+        "{}",
+        r.stderr
+    );
+}

@@ -738,3 +738,43 @@ fn exported_backport_applies_with_srukit_apply() {
     assert!(cl.contains("Distribution: jammy\n"), "{cl}");
     assert!(cl.contains("  * Fix line 20 (LP: #1336568)\n"), "{cl}");
 }
+
+/// `--into` below a backport folder: the patch goes to that subdirectory, listed by its
+/// relative path, and `apply` puts it at the same path under debian/patches and in the series.
+#[test]
+fn into_a_subdirectory_of_the_backport_folder() {
+    let mut f = fixture();
+    let fix20 = f.up.commit(
+        Some(f.main_base),
+        "main",
+        &[text("src/app.c", main_app_with(&f, "line 20\n", "line 20 fixed\n"))],
+        "Fix line 20\n",
+    );
+    let fix10 = f.up.commit(
+        Some(f.main_base),
+        "side",
+        &[text("src/app.c", main_app_with(&f, "line 10\n", "line 10 fixed\n"))],
+        "Fix line 10\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("demo-1.0");
+    quilt_tree(&f, &tree);
+    let into = work.path().join("patches/fixes");
+    let up = f.up.path().to_str().unwrap().to_string();
+    for (commit, dest) in [(fix20, into.clone()), (fix10, into.join("CVE-2026-1"))] {
+        let args = ["--onto", "v1.0", "--tree", tree.to_str().unwrap(), "--into", dest.to_str().unwrap()];
+        let r = pick(work.path(), &up, &commit.to_string(), &args);
+        assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+    }
+    assert!(into.join("CVE-2026-1/Fix-line-10.patch").is_file());
+    assert!(!into.join("CVE-2026-1/backport.toml").exists());
+    assert!(read(&into.join("backport.toml")).contains("file = \"CVE-2026-1/Fix-line-10.patch\""));
+
+    let r =
+        srukit(work.path(), &["apply", into.to_str().unwrap(), "--tree", tree.to_str().unwrap(), "--push"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+    let series = read(&tree.join("debian/patches/series"));
+    assert!(series.ends_with("Fix-line-20.patch\nCVE-2026-1/Fix-line-10.patch\n"), "{series}");
+    assert!(tree.join("debian/patches/CVE-2026-1/Fix-line-10.patch").is_file());
+    assert!(read(&tree.join("src/app.c")).contains("line 10 fixed\n"));
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::snapshot::Snapshot;
-use crate::backport::manifest::{Backport, BackportPatch};
+use crate::backport::manifest::{Backport, BackportPatch, Dep3Warning};
 use crate::exit::{Exit, ExitCodeOf};
 use crate::formats::changelog::{self, ChangelogError, DpkgParseError, NewEntry, TopEntry};
 use crate::formats::distro_info::{Distro, DistroInfo, DistroInfoError};
@@ -111,6 +111,8 @@ pub struct ApplyReport {
     pub already_applied: bool,
     pub dry_run: bool,
     pub pushed: bool,
+    /// DEP-3 problems of the patches taken with `dep3 = "warn"`: applied, and said so.
+    pub warnings: Vec<Dep3Warning>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +163,9 @@ pub fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let tree = fsx::canonicalize(tree)?;
     let paths = Paths::of(&tree);
+    for w in bp.warnings() {
+        rep.warn(&w.to_string());
+    }
     let old_changelog = fsx::read(&paths.changelog)?;
     let top = changelog::top_entry(&old_changelog, &paths.changelog)?;
     if top.package != bp.source() {
@@ -213,7 +218,16 @@ pub fn apply(
         let mut files = vec![paths.changelog.clone(), paths.series.clone()];
         files.extend(bp.patches.iter().map(|p| paths.patches.join(&p.name)));
         let pc = opts.push.then_some(paths.pc.as_path());
-        let snap = Snapshot::take(&files, &[paths.patches.as_path()], pc)?;
+        // Every directory a patch lands in (patches in subdirectories: `CVE-1/01.patch`).
+        let mut dirs: Vec<PathBuf> = vec![paths.patches.clone()];
+        for p in &bp.patches {
+            let dest = paths.patches.join(&p.name);
+            dirs.extend(dest.ancestors().skip(1).take_while(|d| *d != paths.patches).map(Path::to_path_buf));
+        }
+        dirs.sort();
+        dirs.dedup();
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        let snap = Snapshot::take(&files, &dirs, pc)?;
         let r = write_and_check(bp, &tree, &plan, opts.push, rep);
         if r.is_err() {
             snap.restore()?;
@@ -241,6 +255,7 @@ pub fn apply(
         already_applied: false,
         dry_run: opts.dry_run,
         pushed: opts.push && !opts.dry_run,
+        warnings: bp.warnings(),
     })
 }
 
@@ -327,6 +342,7 @@ fn already_applied(
         already_applied: true,
         dry_run: false,
         pushed: false,
+        warnings: bp.warnings(),
     }))
 }
 
@@ -416,7 +432,11 @@ fn write_and_check(
     let paths = Paths::of(tree);
     fsx::create_dir_all(&paths.patches)?;
     for p in &bp.patches {
-        fsx::write_atomic(&paths.patches.join(&p.name), &p.bytes)?;
+        let dest = paths.patches.join(&p.name);
+        if let Some(parent) = dest.parent() {
+            fsx::create_dir_all(parent)?;
+        }
+        fsx::write_atomic(&dest, &p.bytes)?;
     }
     fsx::write_atomic(&paths.series, &plan.series_bytes)?;
     let quilt = Quilt::open(tree)?;

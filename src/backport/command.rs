@@ -113,7 +113,7 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
                 None => upstream::cache_dir().join("backport-work").join(format!(
                     "{}-{}",
                     cherry_pick::short_id(commit),
-                    patch_set_name(&req.into)
+                    patch_set_name(&backport_folder(&req.into)?.0)
                 )),
             };
             continue_::write_workdir(&workdir, req, &up, &pick, &conflicts, &result.upstream_diff)?;
@@ -131,7 +131,7 @@ pub fn backport(req: &Request, reporter: &dyn Reporter) -> Result<Report> {
 
 /// What a new backport.toml needs from --tree, when there is no backport.toml yet.
 fn tree_facts(req: &Request) -> Result<Option<TreeFacts>> {
-    let manifest = req.into.join(manifest_edit::MANIFEST);
+    let manifest = backport_folder(&req.into)?.0.join(manifest_edit::MANIFEST);
     if manifest.exists() {
         return Ok(None);
     }
@@ -162,6 +162,36 @@ fn resolve_onto(up: &Upstream, req: &Request, reporter: &dyn Reporter) -> Result
                 .into(),
         }),
     }
+}
+
+/// The backport folder `--into` writes to, and the patch's subdirectory in it: `--into` below
+/// a folder that holds backport.toml (`patches/lp1/CVE-2026-1`) puts the patch in that
+/// subdirectory, listed as `CVE-2026-1/<slug>.patch` (the same relative path apply gives it
+/// in debian/patches); otherwise `--into` is the folder. `..` and symlinks on the way are
+/// refused: the path is kept below debian/patches, which it must not leave.
+pub fn backport_folder(into: &Path) -> Result<(PathBuf, PathBuf)> {
+    use std::path::Component;
+    let refuse = |msg: String| Err(BackportError::State { path: into.to_path_buf(), msg });
+    if into.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+        return refuse("--into: give a path without `..` or `.`".into());
+    }
+    let folder = into
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.join(manifest_edit::MANIFEST).is_file())
+        .unwrap_or(into);
+    let sub = into.strip_prefix(folder).unwrap_or(Path::new("")).to_path_buf();
+    let mut at = folder.to_path_buf();
+    for c in sub.components() {
+        at.push(c);
+        if crate::fsx::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return refuse(format!(
+                "--into goes through the symlink {}: give the directory itself",
+                at.display()
+            ));
+        }
+    }
+    Ok((folder.to_path_buf(), sub))
 }
 
 pub fn patch_set_name(into: &Path) -> String {
@@ -213,10 +243,11 @@ pub fn export_tree(
     let patch = BackportPatch::new(&input, rendered.text);
     // Everything the manifest needs is known before the first byte is written.
     let facts = tree_facts(req)?;
+    let (folder, sub) = backport_folder(&req.into)?;
     let (path, patch_change) = patch.write(&req.into)?;
 
-    let manifest = req.into.join(manifest_edit::MANIFEST);
-    let name = patch_set_name(&req.into);
+    let manifest = folder.join(manifest_edit::MANIFEST);
+    let name = patch_set_name(&folder);
     let facts = match facts {
         Some(f) => f,
         // The manifest exists: only its [[patches]] change.
@@ -237,7 +268,8 @@ pub fn export_tree(
         commit: &pick.commit.to_string(),
         bullet,
     };
-    let manifest_change = manifest_edit::add_patch(&manifest, &patch.file_name, &new)?;
+    let file = sub.join(&patch.file_name).to_string_lossy().into_owned();
+    let manifest_change = manifest_edit::add_patch(&manifest, &file, &new)?;
     Ok(Exported {
         patch: path,
         patch_change,
@@ -271,4 +303,28 @@ fn bullet(m: &trailers::Message) -> String {
         out.push_str(&format!(" (Closes: {})", deb.join(", ")));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_below_a_backport_folder_is_a_subdirectory() {
+        let dir = tempfile::tempdir().unwrap();
+        let bp = dir.path().join("patches/lp1");
+        crate::fsx::create_dir_all(&bp.join("CVE-2026-1")).unwrap();
+        crate::fsx::write(&bp.join(manifest_edit::MANIFEST), "").unwrap();
+        let (folder, sub) = backport_folder(&bp.join("CVE-2026-1/part")).unwrap();
+        assert_eq!((folder.as_path(), sub.as_path()), (bp.as_path(), Path::new("CVE-2026-1/part")));
+        assert_eq!(backport_folder(&bp).unwrap(), (bp.clone(), PathBuf::new()));
+        // No backport.toml above: --into is the (new) folder.
+        let new = dir.path().join("patches/lp2");
+        assert_eq!(backport_folder(&new).unwrap(), (new.clone(), PathBuf::new()));
+        std::os::unix::fs::symlink(bp.join("CVE-2026-1"), bp.join("link")).unwrap();
+        let err = backport_folder(&bp.join("link/x")).unwrap_err().to_string();
+        assert!(err.contains("goes through the symlink"), "{err}");
+        let err = backport_folder(&bp.join("../lp1/x")).unwrap_err().to_string();
+        assert!(err.contains("without `..`"), "{err}");
+    }
 }

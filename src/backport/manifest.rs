@@ -119,9 +119,36 @@ fn distribution<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchSpec {
+    /// A path below the backport folder; the same relative path under debian/patches.
     pub file: Spanned<String>,
     /// The series entry to insert after; default: the end.
     pub after: Option<String>,
+    /// How a flawed DEP-3 header is taken: an error (the release engineer's own patches),
+    /// or a warning (a patch imported as published, e.g. from Debian's own update).
+    #[serde(default)]
+    pub dep3: Dep3Mode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dep3Mode {
+    #[default]
+    Strict,
+    Warn,
+}
+
+/// A DEP-3 problem of a `dep3 = "warn"` patch: applied anyway, and said so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dep3Warning {
+    pub patch: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Dep3Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: DEP-3: {}", self.patch.display(), self.line, self.message)
+    }
 }
 
 /// A backport folder, read and checked: versions valid, patch files present with a clean
@@ -139,10 +166,13 @@ pub struct Backport {
 
 #[derive(Debug, Clone)]
 pub struct BackportPatch {
+    /// The relative path, in debian/patches and in the series (`CVE-1/01-fix.patch`).
     pub name: String,
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub after: Option<String>,
+    /// DEP-3 problems of a `dep3 = "warn"` patch.
+    pub warnings: Vec<Dep3Warning>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -193,12 +223,8 @@ impl Backport {
         let mut patches = Vec::new();
         for spec in manifest.patches.get_ref() {
             let name = spec.file.get_ref();
-            // A bare file name: it lands in debian/patches/ under the same name.
-            if name.is_empty() || name.contains('/') || name.starts_with('.') || name == "series" {
-                return Err(invalid(
-                    spec.file.span(),
-                    format!("patches.file: `{name}` must be a plain file name"),
-                ));
+            if let Err(why) = check_patch_path(dir, name) {
+                return Err(invalid(spec.file.span(), format!("patches.file: `{name}` {why}")));
             }
             if patches.iter().any(|p: &BackportPatch| &p.name == name) {
                 return Err(invalid(spec.file.span(), format!("patches.file: `{name}` is listed twice")));
@@ -208,21 +234,42 @@ impl Backport {
                 invalid(spec.file.span(), format!("patches.file: {} does not exist", path.display()))
             })?;
             let problems = dep3::check(&bytes);
-            if let Some(first) = problems.first() {
-                return Err(ManifestError::Dep3 {
-                    patch: path,
-                    line: first.line,
-                    message: first.message.clone(),
-                    more: problems.len() - 1,
-                });
+            let mut warnings = Vec::new();
+            match (spec.dep3, problems.first()) {
+                (_, None) => {}
+                (Dep3Mode::Strict, Some(first)) => {
+                    return Err(ManifestError::Dep3 {
+                        patch: path,
+                        line: first.line,
+                        message: first.message.clone(),
+                        more: problems.len() - 1,
+                    });
+                }
+                (Dep3Mode::Warn, Some(_)) => {
+                    warnings = problems
+                        .into_iter()
+                        .map(|p| Dep3Warning { patch: path.clone(), line: p.line, message: p.message })
+                        .collect();
+                }
             }
-            patches.push(BackportPatch { name: name.clone(), path, bytes, after: spec.after.clone() });
+            patches.push(BackportPatch {
+                name: name.clone(),
+                path,
+                bytes,
+                after: spec.after.clone(),
+                warnings,
+            });
         }
         Ok(Backport { dir: dir.to_path_buf(), manifest_path, manifest, target_version, below, patches })
     }
 
     pub fn name(&self) -> &str {
         self.manifest.name.get_ref()
+    }
+
+    /// The DEP-3 problems of the `dep3 = "warn"` patches, in manifest order.
+    pub fn warnings(&self) -> Vec<Dep3Warning> {
+        self.patches.iter().flat_map(|p| p.warnings.iter().cloned()).collect()
     }
 
     pub fn source(&self) -> &str {
@@ -254,6 +301,40 @@ impl Backport {
         }
         bullets
     }
+}
+
+/// A patch's path: relative, below the backport folder, no `..` (nor `.`), no symlink on the
+/// way (the same path is written below debian/patches, which it must not leave); `series` is
+/// quilt's own file. The reason when it is refused.
+fn check_patch_path(dir: &Path, name: &str) -> Result<(), String> {
+    use std::path::Component;
+    let rel = Path::new(name);
+    if name.is_empty() || name.ends_with('/') {
+        return Err("is not a file path".into());
+    }
+    if rel.is_absolute() {
+        return Err("is an absolute path: give a path relative to the backport folder".into());
+    }
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err("has a `..` or `.` component: give a path below the backport folder".into());
+    }
+    // The series names the patch as written here: `a//b.patch` would not be `a/b.patch`.
+    let normal: Vec<String> =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if normal.join("/") != name {
+        return Err(format!("is not a plain relative path: write it `{}`", normal.join("/")));
+    }
+    if name == "series" {
+        return Err("is quilt's own file name in debian/patches: name the patch otherwise".into());
+    }
+    let mut at = dir.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if fsx::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("goes through the symlink {}: give the file itself", at.display()));
+        }
+    }
+    Ok(())
 }
 
 /// Debian policy 5.6.1: lower case letters, digits, `+ - .`, at least two characters,
@@ -351,7 +432,16 @@ mod tests {
                 ":11:10: ",
                 "unknown variant `ubuntu-fancy`",
             ),
-            (manifest("").replace("\"a.patch\"", "\"../a.patch\""), ":15:8: ", "plain file name"),
+            (manifest("").replace("\"a.patch\"", "\"../a.patch\""), ":15:8: ", "`..`"),
+            (manifest("").replace("\"a.patch\"", "\"/tmp/a.patch\""), ":15:8: ", "absolute path"),
+            (manifest("").replace("\"a.patch\"", "\"sub/../a.patch\""), ":15:8: ", "`..`"),
+            (manifest("").replace("\"a.patch\"", "\"series\""), ":15:8: ", "quilt's own"),
+            (manifest("").replace("\"a.patch\"", "\"sub//a.patch\""), ":15:8: ", "write it `sub/a.patch`"),
+            (
+                manifest("").replace("\"a.patch\"", "\"a.patch\"\ndep3 = \"lax\""),
+                ":16:8: ",
+                "unknown variant `lax`",
+            ),
             (manifest("").replace("\"a.patch\"", "\"b.patch\""), ":15:8: ", "does not exist"),
             (manifest("").replace("source = \"cinder\"\n", ""), ":1:1: ", "missing field `source`"),
         ];
@@ -368,6 +458,40 @@ mod tests {
         let err = load(&manifest(""), &bad).unwrap_err();
         assert!(err.to_string().contains("a.patch:3: DEP-3: Last-Update `yesterday`"), "{err}");
         assert_eq!(err.exit(), Exit::BadInput);
+    }
+
+    #[test]
+    fn patches_in_subdirectories_load_and_symlinks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = manifest("").replace("\"a.patch\"", "\"CVE-2026-1/01-fix.patch\"");
+        fsx::write(&dir.path().join(MANIFEST), &toml).unwrap();
+        fsx::create_dir_all(&dir.path().join("CVE-2026-1")).unwrap();
+        fsx::write(&dir.path().join("CVE-2026-1/01-fix.patch"), PATCH).unwrap();
+        let b = Backport::load(dir.path()).unwrap();
+        assert_eq!(b.patches[0].name, "CVE-2026-1/01-fix.patch");
+        std::os::unix::fs::symlink(dir.path().join("CVE-2026-1"), dir.path().join("link")).unwrap();
+        fsx::write(&dir.path().join(MANIFEST), toml.replace("CVE-2026-1/", "link/")).unwrap();
+        let err = Backport::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(":15:8: ") && err.contains("goes through the symlink"), "{err}");
+    }
+
+    #[test]
+    fn dep3_warn_turns_problems_into_warnings() {
+        let bad =
+            PATCH.replace("Last-Update: 2014-10-02", "Last-Update: yesterday").replace("Origin", "Origen");
+        let toml = manifest("").replace("\"a.patch\"", "\"a.patch\"\ndep3 = \"warn\"");
+        let b = load(&toml, &bad).unwrap();
+        let warnings: Vec<String> = b.warnings().iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].ends_with("a.patch:1: DEP-3: missing Origin (or Author for a vendor patch)"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].ends_with("a.patch:3: DEP-3: Last-Update `yesterday` is not a date YYYY-MM-DD"));
+        // Strict (the default) still refuses a wrong value, e.g. an unknown Origin category.
+        let wrong = PATCH.replace("upstream, ", "sideways, ");
+        let err = load(&manifest(""), &wrong).unwrap_err().to_string();
+        assert!(err.contains("a.patch:2: DEP-3: Origin category `sideways`"), "{err}");
     }
 
     #[test]

@@ -231,6 +231,7 @@ fn plan_info(bp: &Backport, plan_path: &Path) -> PlanInfo {
     let mut info = PlanInfo::new(bp.name(), plan_path.display().to_string(), bp.manifest.summary.clone());
     info.series = Some(bp.manifest.target.series.clone());
     info.distro = bp.manifest.target.distro.to_string();
+    info.warnings = bp.warnings().iter().map(ToString::to_string).collect();
     let bugs = &bp.manifest.bugs;
     info.bugs = bugs
         .launchpad

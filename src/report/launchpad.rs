@@ -40,6 +40,9 @@ fn header(s: &mut String, r: &VerifyResult, series: Option<&str>) {
     if !r.out_dir.is_empty() {
         let _ = writeln!(s, "Paths below are relative to the run's output dir (where result.json is).");
     }
+    for w in &r.plan.warnings {
+        let _ = writeln!(s, "Warning: {w}");
+    }
 }
 
 fn section(s: &mut String, title: &str) {

@@ -24,6 +24,12 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
         r.finished,
         r.seconds
     );
+    if !r.plan.warnings.is_empty() {
+        let _ = writeln!(s, "\n**Warnings:**\n");
+        for w in &r.plan.warnings {
+            let _ = writeln!(s, "- {}", cell(w));
+        }
+    }
 
     let _ = writeln!(s, "\n## Packages tested\n");
     let _ = writeln!(s, "| Side | Package | Version | File | sha256 | From |\n|---|---|---|---|---|---|");
@@ -132,8 +138,21 @@ fn cell(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::verify::result::{PlanInfo, VerifyResult};
+
     #[test]
     fn cells_escape_pipes_and_newlines() {
         assert_eq!(super::cell("a|b\nc"), "a\\|b c");
+    }
+
+    /// A patch applied with `dep3 = "warn"`: both human reports repeat its warning.
+    #[test]
+    fn reports_repeat_the_warnings() {
+        let mut plan = PlanInfo::new("p", "p.toml", "s");
+        let w = "patches/x/a.patch:19: DEP-3: Origin category `ustream` is not one of upstream, backport, vendor, other";
+        plan.warnings.push(w.into());
+        let r = VerifyResult::new(plan, chrono::Utc::now());
+        assert!(super::render(&r, None).contains(&format!("\n**Warnings:**\n\n- {w}\n")));
+        assert!(crate::report::launchpad::render(&r, None).contains(&format!("\nWarning: {w}\n")));
     }
 }

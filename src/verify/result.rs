@@ -91,6 +91,10 @@ pub struct PlanInfo {
     /// The SRU test case in the verifier's words, when the plan carries it.
     #[serde(default)]
     pub test_case: Option<String>,
+    /// What the update's own inputs warned about (`file:line: DEP-3: ...` of the patches
+    /// taken with `dep3 = "warn"`): repeated by every report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A bug the update fixes.
@@ -393,6 +397,7 @@ impl PlanInfo {
             distro: "ubuntu".to_string(),
             summary: summary.into(),
             test_case: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -41,7 +41,77 @@ pub fn dsc(pkg: &str) -> PathBuf {
 
 /// (unpatched tree, reference tree), extracted once per package version.
 pub fn extracted(pkg: &str) -> (PathBuf, PathBuf) {
-    let dsc = dsc(pkg);
+    extracted_dsc(&dsc(pkg))
+}
+
+/// The apt options of a private apt: its own source list (deb-src for bookworm and
+/// bookworm-security, where Debian 12's security updates are), lists and cache under the
+/// srukit cache, so the machine's apt configuration and `apt-get source PKG` stay as they are.
+fn pinned_apt() -> Vec<String> {
+    let dir = cache().join("apt-bookworm-src");
+    let list = dir.join("sources.list");
+    for d in ["lists/partial", "cache/archives/partial", "sources.list.d"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let key = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    let text = format!(
+        "deb-src [signed-by={key}] http://deb.debian.org/debian bookworm main\n\
+         deb-src [signed-by={key}] http://deb.debian.org/debian bookworm-updates main\n\
+         deb-src [signed-by={key}] http://deb.debian.org/debian-security bookworm-security main\n"
+    );
+    if std::fs::read_to_string(&list).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&list, text).unwrap();
+    }
+    let opt = |k: &str, v: &Path| format!("-oDir::{k}={}", v.display());
+    vec![
+        opt("Etc::SourceList", &list),
+        opt("Etc::SourceParts", &dir.join("sources.list.d")),
+        opt("State::Lists", &dir.join("lists")),
+        opt("Cache", &dir.join("cache")),
+    ]
+}
+
+/// The .dsc of `pkg` at exactly `version` (from bookworm or bookworm-security), downloaded
+/// once into its own folder; the private apt's lists are fetched when they lack the version.
+pub fn dsc_pinned(pkg: &str, version: &str) -> PathBuf {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = cache().join("sources-pinned").join(format!("{pkg}_{version}"));
+    let find = || {
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "dsc"))
+    };
+    if let Some(d) = find() {
+        return d;
+    }
+    let _one_apt_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
+    let opts = pinned_apt();
+    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let get = || {
+        Cmd::new("apt-get")
+            .args(&opts)
+            .args(["source", "--download-only", "-qq", &format!("{pkg}={version}")])
+            .cwd(&tmp)
+            .output_unchecked()
+            .unwrap()
+            .status
+            .success()
+    };
+    if !get() {
+        Cmd::new("apt-get").args(&opts).args(["update", "-qq"]).run().unwrap();
+        assert!(get(), "apt-get source {pkg}={version}: not in bookworm nor bookworm-security (any more?)");
+    }
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    std::fs::rename(&tmp, &dir).unwrap();
+    find().unwrap_or_else(|| panic!("apt-get source {pkg}={version} gave no .dsc"))
+}
+
+/// (unpatched tree, reference tree) of a .dsc, extracted once.
+pub fn extracted_dsc(dsc: &Path) -> (PathBuf, PathBuf) {
     let stem = dsc.file_stem().unwrap().to_string_lossy().into_owned();
     let base = cache().join("extracted").join(stem);
     let (un, re) = (base.join("unpatched"), base.join("reference"));
@@ -57,7 +127,7 @@ pub fn extracted(pkg: &str) -> (PathBuf, PathBuf) {
         if skip {
             c = c.arg("--skip-patches");
         }
-        c.arg(&dsc).arg(&tmp).env("DEB_BUILD_OPTIONS", "").run().unwrap();
+        c.arg(dsc).arg(&tmp).env("DEB_BUILD_OPTIONS", "").run().unwrap();
         if std::fs::rename(&tmp, dir).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
