@@ -128,14 +128,19 @@ fn backport_folder(u: &Update, old_tree: &Path, new_tree: &Path, dir: &Path) -> 
     for (k, v) in old_files.iter().filter(|(k, _)| *k != Path::new("series")) {
         assert!(new_files.get(k) == Some(v), "{}: the update changed debian/patches/{}", u.pkg, k.display());
     }
+    // The entry's header as Debian's upload wrote it (a security upload names its pocket and
+    // often its urgency): the manifest says so, and the replay checks srukit writes it.
+    let (distribution, urgency) = (top_entry(new_tree, "Distribution"), top_entry(new_tree, "Urgency"));
     let mut toml = format!(
         "name = \"replay\"\nsummary = {}\nsource = {}\n[target]\ndistro = \"debian\"\nseries = \"bookworm\"\n\
          version = {}\n[version]\nscheme = \"debian-stable\"\n[changelog]\nbullets = [{}]\n\
-         maintainer = \"Replay Test <replay@example.org>\"\n",
+         maintainer = \"Replay Test <replay@example.org>\"\ndistribution = {}\nurgency = {}\n",
         quoted(&format!("Debian's {} {}", u.pkg, u.new)),
         quoted(u.pkg),
         quoted(u.old),
         quoted(&format!("Replay of Debian's {}.", u.new)),
+        quoted(&distribution),
+        quoted(&urgency),
     );
     for name in &added {
         let at = new_names.iter().position(|n| n == name).unwrap();
@@ -150,6 +155,23 @@ fn backport_folder(u: &Update, old_tree: &Path, new_tree: &Path, dir: &Path) -> 
     }
     std::fs::write(dir.join("backport.toml"), toml).unwrap();
     added
+}
+
+/// One field of a tree's newest changelog entry, as dpkg-parsechangelog reads it.
+fn top_entry(tree: &Path, field: &str) -> String {
+    let out = std::process::Command::new("dpkg-parsechangelog")
+        .arg("-l")
+        .arg(tree.join("debian/changelog"))
+        .args(["-S", field])
+        .output()
+        .expect("dpkg-parsechangelog runs");
+    assert!(
+        out.status.success(),
+        "dpkg-parsechangelog {}: {}",
+        tree.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// The entries of a snapshot outside debian/ (and .pc).
@@ -200,6 +222,11 @@ fn replay(u: &Update) {
             "{}: {stderr}",
             u.pkg
         );
+    }
+
+    // The new entry's header is Debian's: version, pocket and urgency.
+    for field in ["Version", "Distribution", "Urgency"] {
+        assert_eq!(top_entry(&tree, field), top_entry(&new_un, field), "{}: changelog {field}", u.pkg);
     }
 
     // debian/patches (series and every patch file) is Debian's, byte for byte.
