@@ -191,7 +191,10 @@ fn phases(
     }
 
     if req.what != What::SourceOnly {
-        let step = rep.step(&format!("binary packages ({})", req.testbed));
+        let testbed = Path::new(&req.testbed)
+            .file_stem()
+            .map_or(req.testbed.clone(), |s| s.to_string_lossy().into_owned());
+        let step = rep.step(&format!("binary packages ({testbed})"));
         let mut log = Log::create(&staging.join("logs/binary.log"))?;
         manifest.logs.insert("binary".into(), "logs/binary.log".into());
         let bin = binary::build(req, &src, &staging.join("bin"), &mut log, rep)?;

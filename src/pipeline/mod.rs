@@ -133,10 +133,11 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
     let mut orig_dirs = source.orig_dirs.clone();
     orig_dirs.push(Stage::Resolve.dir(&out));
 
+    let build_testbed = build_testbed(&bp);
     let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
     let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
         let rep = &InStage::new(rep, Stage::BuildBefore);
-        let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone()), rep)?;
+        let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
         Ok(serde_json::json!({ "version": m.version }))
     })?;
 
@@ -153,7 +154,7 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
     let build_after_in = chain(&applied, "build", BUILD_TESTBED);
     let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
         let rep = &InStage::new(rep, Stage::BuildAfter);
-        let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone()), rep)?;
+        let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
         Ok(serde_json::json!({ "version": m.version }))
     })?;
 
@@ -242,7 +243,7 @@ fn plan_info(bp: &Backport, plan_path: &Path) -> PlanInfo {
     info
 }
 
-fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>) -> build::Request {
+fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>, testbed: &str) -> build::Request {
     build::Request {
         tree: tree.to_path_buf(),
         out: out.to_path_buf(),
@@ -251,8 +252,17 @@ fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>) -> build::Req
         sign: None,
         lintian: false,
         what: What::Both,
-        testbed: BUILD_TESTBED.to_string(),
+        testbed: testbed.to_string(),
     }
+}
+
+/// The build testbed's definition: the one beside the backport folder's repository (a
+/// backport run from anywhere builds with its own repository's testbeds), else by name in
+/// the usual places.
+fn build_testbed(bp: &Backport) -> String {
+    crate::testbed::definition::find_near(BUILD_TESTBED, Some(&bp.dir))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| BUILD_TESTBED.to_string())
 }
 
 fn chain(prev: &Record, label: &str, value: &str) -> String {
