@@ -142,6 +142,11 @@ pub struct Step {
     pub run: Vec<String>,
     #[serde(default)]
     pub write: Option<WriteFile>,
+    /// Run the plan's checks once this step has run, besides after the last step: a plan
+    /// whose package writes the target on two paths (export, then a service restart) checks
+    /// what each path left behind.
+    #[serde(default)]
+    pub check: bool,
 }
 
 /// A file the step writes: its text inline (`content`), or read from `source`, a file beside

@@ -2,9 +2,59 @@
 //! `verification-done` only when every expectation holds; `verification-failed` when the
 //! fixed package misbehaves; `inconclusive` when the bug did not reproduce on the old
 //! package or a value fell between thresholds; `error` when a check could not run, which
-//! is never a pass.
+//! is never a pass. Evidence must agree with itself: checks of one run that contradict each
+//! other ([`contradictions`]) are `inconclusive`, whatever each expected.
 
-use crate::verify::result::{Outcome, Run, Side, Verdict};
+use crate::verify::result::{CheckId, Outcome, Run, Side, Verdict};
+
+/// Checks of one observation point whose values cannot all be true of one LUN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contradiction {
+    pub checks: Vec<CheckId>,
+    pub reason: String,
+}
+
+/// The consistency rules, over what one run observed at one point (check id, value in the
+/// plan's words). tgt's write path (design.md sections 2-3): with WCE=1 and no O_DIRECT a
+/// write lands in the page cache and stays dirty until writeback; WCE=0 syncs every write;
+/// O_DIRECT bypasses the cache. So "WCE on, O_DIRECT off (or unknown), nothing at risk"
+/// means something else emptied or bypassed the cache (a backing store in RAM, a flush for
+/// another reason), and "WCE off, or O_DIRECT on, yet data at risk" means the measurement
+/// is not of that LUN. Either way the pair proves nothing.
+pub fn contradictions(observed: &[(CheckId, &str)]) -> Vec<Contradiction> {
+    let get = |id: CheckId| observed.iter().find(|(c, _)| *c == id).map(|(_, v)| *v);
+    let (wce, direct, data) = (get(CheckId::Wce), get(CheckId::ODirect), get(CheckId::DataAtRisk));
+    let mut out = Vec::new();
+    if wce == Some("on") && data == Some("safe") && direct != Some("on") {
+        let mut checks = vec![CheckId::Wce, CheckId::DataAtRisk];
+        let direct_words = match direct {
+            Some(_) => {
+                checks.push(CheckId::ODirect);
+                "O_DIRECT is off"
+            }
+            None => "O_DIRECT was not checked",
+        };
+        out.push(Contradiction {
+            checks,
+            reason: format!(
+                "the write cache is on (WCE=1) and {direct_words}, yet nothing was left at risk: something else emptied or bypassed the page cache"
+            ),
+        });
+    }
+    if wce == Some("off") && data == Some("at-risk") {
+        out.push(Contradiction {
+            checks: vec![CheckId::Wce, CheckId::DataAtRisk],
+            reason: "the write cache is off (WCE=0: tgt syncs every write), yet data was left at risk".into(),
+        });
+    }
+    if direct == Some("on") && data == Some("at-risk") {
+        out.push(Contradiction {
+            checks: vec![CheckId::ODirect, CheckId::DataAtRisk],
+            reason: "the backing store is open with O_DIRECT, yet data was left in the page cache".into(),
+        });
+    }
+    out
+}
 
 pub fn decide(runs: &[Run]) -> (Verdict, String) {
     let mut errors = Vec::new();
@@ -16,12 +66,33 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         if let Some(e) = &run.error {
             errors.push(format!("{at}: {e}"));
         }
+        // Checks the run found contradicting each other carry the reason in their evidence
+        // (`inconsistent`) and are inconclusive already; the run's plain observations are
+        // held to the rules here again, so no path to a result skips them.
+        let plain: Vec<(CheckId, &str)> = run
+            .checks
+            .iter()
+            .filter(|c| c.outcome != Outcome::Error)
+            .map(|c| (c.id, c.observed.as_str()))
+            .collect();
+        let found = contradictions(&plain);
+        for c in &found {
+            let ids: Vec<&str> = c.checks.iter().map(|k| k.as_str()).collect();
+            between.push(format!("{at} {}: the evidence contradicts itself: {}", ids.join(" + "), c.reason));
+        }
         for c in &run.checks {
             let what = format!("{at} {}: expected {}, observed {}", c.id, c.expected, c.observed);
+            let contradicted = found.iter().any(|k| k.checks.contains(&c.id));
             match (c.outcome, run.side) {
-                (Outcome::Pass, _) => {}
                 (Outcome::Error, _) => errors.push(format!("{at} {}: could not run: {}", c.id, c.observed)),
-                (Outcome::Inconclusive, _) => between.push(what),
+                _ if contradicted => {}
+                (Outcome::Pass, _) => {}
+                (Outcome::Inconclusive, _) => match c.evidence.get("inconsistent").and_then(|v| v.as_str()) {
+                    Some(why) => {
+                        between.push(format!("{at} {}: the evidence contradicts itself: {why}", c.id))
+                    }
+                    None => between.push(format!("between thresholds or unmeasurable: {what}")),
+                },
                 (Outcome::Fail, Side::After) => after_fails.push(what),
                 (Outcome::Fail, Side::Before) => before_fails.push(what),
             }
@@ -43,7 +114,8 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         );
     }
     if !between.is_empty() {
-        return (Verdict::Inconclusive, format!("between thresholds: {}", between.join("; ")));
+        between.dedup();
+        return (Verdict::Inconclusive, between.join("; "));
     }
     (Verdict::VerificationDone, "every expectation held".into())
 }
@@ -88,5 +160,59 @@ mod tests {
         broken.error = Some("tgtd did not start".into());
         assert_eq!(decide(&[broken]).0, Verdict::Error);
         assert_eq!(decide(&[]).0, Verdict::Error);
+    }
+
+    fn observed(run_of: &[(CheckId, &str)]) -> Run {
+        let mut r = run(Side::After, &[]);
+        r.checks = run_of
+            .iter()
+            .map(|(id, v)| CheckResult::new(*id, "t", *v, *v, Outcome::Pass, serde_json::Value::Null, 0.0))
+            .collect();
+        r
+    }
+
+    /// (observations of one run, the checks each contradiction names)
+    #[test]
+    fn contradictions_table() {
+        use CheckId::*;
+        type Row = (&'static [(CheckId, &'static str)], &'static [&'static [CheckId]]);
+        let table: &[Row] = &[
+            // design.md section 3, every row consistent.
+            (&[(Wce, "on"), (ODirect, "off"), (DataAtRisk, "at-risk")], &[]),
+            (&[(Wce, "off"), (ODirect, "off"), (DataAtRisk, "safe")], &[]),
+            (&[(Wce, "on"), (ODirect, "on"), (DataAtRisk, "safe")], &[]),
+            // A backing store in RAM, a flush for another reason.
+            (&[(Wce, "on"), (ODirect, "off"), (DataAtRisk, "safe")], &[&[Wce, DataAtRisk, ODirect]]),
+            (&[(Wce, "on"), (DataAtRisk, "safe")], &[&[Wce, DataAtRisk]]),
+            (&[(Wce, "off"), (ODirect, "off"), (DataAtRisk, "at-risk")], &[&[Wce, DataAtRisk]]),
+            (
+                &[(Wce, "off"), (ODirect, "on"), (DataAtRisk, "at-risk")],
+                &[&[Wce, DataAtRisk], &[ODirect, DataAtRisk]],
+            ),
+            // Nothing to compare: a value between thresholds, or one check alone.
+            (&[(Wce, "on"), (DataAtRisk, "between thresholds")], &[]),
+            (&[(DataAtRisk, "safe")], &[]),
+            (&[(TargetFile, "off"), (Wce, "on")], &[]),
+        ];
+        for (obs, want) in table {
+            let got: Vec<Vec<CheckId>> = contradictions(obs).into_iter().map(|c| c.checks).collect();
+            let want: Vec<Vec<CheckId>> = want.iter().map(|w| w.to_vec()).collect();
+            assert_eq!(got, want, "{obs:?}");
+        }
+    }
+
+    #[test]
+    fn contradicting_passes_are_never_done() {
+        let r = observed(&[(CheckId::Wce, "on"), (CheckId::ODirect, "off"), (CheckId::DataAtRisk, "safe")]);
+        let (v, why) = decide(&[r]);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("wce + data-at-risk + o-direct: the evidence contradicts itself"), "{why}");
+        let mut r = observed(&[(CheckId::Wce, "off"), (CheckId::DataAtRisk, "at-risk")]);
+        r.checks[1].outcome = Outcome::Fail;
+        assert_eq!(
+            decide(&[r]).0,
+            Verdict::Inconclusive,
+            "a contradiction outranks a failure it explains away"
+        );
     }
 }

@@ -8,8 +8,14 @@ use crate::formats::tgt_config::{SourceLine, Target, UnknownKeyword, WriteCache}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetFileEvidence {
+    /// The file holding the one `<target IQN>` block of tgt's configuration.
     pub file: String,
     pub iqn: String,
+    /// The block's first line in that file.
+    pub line: usize,
+    /// Every file read to find it: tgt-admin's configuration and what it includes, then the
+    /// plan's target file.
+    pub files_read: Vec<String>,
     /// The `<target>` block as written, each line as `N: text` (indentation trimmed).
     pub lines: Vec<String>,
     pub write_cache: WriteCache,
@@ -18,7 +24,12 @@ pub struct TargetFileEvidence {
 }
 
 /// What the check observed, in the plan's words: `on`, `off`, `absent`, or the misspelling.
-pub fn observe(file: &str, target: &Target, all_lines: &[SourceLine]) -> (String, TargetFileEvidence) {
+pub fn observe(
+    file: &str,
+    target: &Target,
+    all_lines: &[SourceLine],
+    files_read: Vec<String>,
+) -> (String, TargetFileEvidence) {
     let block: Vec<&SourceLine> =
         all_lines.iter().filter(|l| l.line >= target.line && l.line <= target.end_line).collect();
     let misspelled: Vec<UnknownKeyword> = target
@@ -44,6 +55,8 @@ pub fn observe(file: &str, target: &Target, all_lines: &[SourceLine]) -> (String
     let evidence = TargetFileEvidence {
         file: file.to_string(),
         iqn: target.iqn.clone(),
+        line: target.line,
+        files_read,
         lines: block.iter().map(|l| format!("{}: {}", l.line, l.text.trim())).collect(),
         write_cache,
         write_cache_line: target.write_cache_directive().map(|d| d.line),
@@ -60,7 +73,7 @@ mod tests {
 
     fn observed(text: &str) -> String {
         let cfg = TgtConfig::parse(text, Path::new("volume-1")).unwrap();
-        observe("volume-1", &cfg.targets()[0], cfg.lines()).0
+        observe("volume-1", &cfg.targets()[0], cfg.lines(), vec!["volume-1".into()]).0
     }
 
     #[test]
