@@ -148,8 +148,8 @@ fn observe_point(
         let observed = match (&block, &lun) {
             (Err(e), _) => Err(e.clone()),
             (Ok(b), _) if check == CheckId::TargetFile => {
-                let (value, ev) = target_file::observe(&b.file, b.target(), b.lines(), b.files_read.clone());
-                Ok(observation(value, ev))
+                target_file::observe(&b.file, b.target(), b.lines(), b.files_read.clone(), &lun_path)
+                    .map(|(value, ev)| observation(value, ev))
             }
             (_, Err(e)) => Err(e.clone()),
             (Ok(b), Ok(l)) => observe(tb, spec, check, b.target(), l, cgroup),
@@ -524,12 +524,13 @@ fn observe(
                 })
             };
             let ev = data_at_risk::measure(session, &params, sample).map_err(|e| e.to_string())?;
+            // The plan's words are `at-risk` / `safe`; the KiB are in the evidence, and an
+            // inconclusive measurement says why in its own words.
             let (value, inconclusive) = match ev.verdict {
-                data_at_risk::Verdict::AtRisk => ("at-risk", false),
-                data_at_risk::Verdict::Safe => ("safe", false),
-                data_at_risk::Verdict::Inconclusive => ("between thresholds", true),
+                data_at_risk::Verdict::AtRisk => ("at-risk".to_string(), false),
+                data_at_risk::Verdict::Safe => ("safe".to_string(), false),
+                data_at_risk::Verdict::Inconclusive => (format!("inconclusive: {}", ev.reason), true),
             };
-            // The plan's words are `at-risk` / `safe`; the KiB are in the evidence.
             Ok(named(Observation { inconclusive, ..observation(value, &ev) }))
         }
     }
