@@ -212,7 +212,7 @@ fn merge(check: CheckId, expected: &str, points: &[Point]) -> CheckResult {
     let observed = if words.iter().all(|(_, w)| *w == words[0].1) {
         words.first().map(|(_, w)| w.clone()).unwrap_or_else(|| "not observed".into())
     } else {
-        words.iter().map(|(s, w)| format!("after `{s}`: {w}")).collect::<Vec<_>>().join("; ")
+        words.iter().map(|(s, w)| format!("{w} (after `{s}`)")).collect::<Vec<_>>().join("; ")
     };
     let mut evidence = match evidence.len() {
         1 => evidence.remove(0)["evidence"].take(),
