@@ -85,9 +85,8 @@ fn checks(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
         .collect()
 }
 
-/// The fixture, with `mutation` (a backport folder of testbeds/mutations) applied when given,
-/// built to binaries.
-fn build_fixture(name: &str, mutation: Option<&str>) -> PathBuf {
+/// The fixture, with `mutation` (a backport folder) applied when given, built to binaries.
+fn build_fixture(name: &str, mutation: Option<PathBuf>) -> PathBuf {
     let tree = work().join(format!("tree-{name}"));
     let o = Command::new("cp")
         .arg("-a")
@@ -158,6 +157,21 @@ fn a_second_fd_on_the_backing_store_is_an_error_not_o_direct() {
     assert!(got[1].contains("0140002") && got[1].contains("0100002"), "{got:?}");
 }
 
+/// A package, not a plan: the fix as shipped, but the setting lands on a decoy LUN 1 and the
+/// volume moves to LUN 2 with its own `write-cache on`.
+#[test]
+fn a_package_that_puts_the_setting_on_a_decoy_lun_is_verification_failed() {
+    let after = build_fixture("decoy-lun-package", Some(root().join("tests/data/binding/decoy-lun-package")));
+    let (o, doc) =
+        verify(&flagship_plan(), Some(before()), after.to_str().unwrap(), "verify-decoy-lun-package");
+    assert_eq!(doc["verdict"], "verification-failed", "{doc:#}");
+    assert_eq!(o.status.code(), Some(1));
+    let got = checks(&doc, "after", "off");
+    for want in ["target-file=fail:on", "wce=fail:on", "data-at-risk=fail:at-risk"] {
+        assert!(got.contains(&want.to_string()), "{got:?}");
+    }
+}
+
 // ---- class 2: evidence must agree with itself ------------------------------------------------
 
 #[test]
@@ -191,6 +205,19 @@ fn a_page_cache_emptied_behind_tgtds_back_is_never_safe() {
     );
 }
 
+/// A package, not a plan: the fix plus a background sync loop started whenever a target is
+/// written with write-cache on, so the default phase's write-back looks safe.
+#[test]
+fn a_package_that_flushes_behind_tgtds_back_is_never_done() {
+    let after = build_fixture("flusher-package", Some(root().join("tests/data/binding/flusher-package")));
+    let (o, doc) =
+        verify(&flagship_plan(), Some(before()), after.to_str().unwrap(), "verify-flusher-package");
+    assert_not_done(&o, &doc, "flusher-package");
+    assert_eq!(o.status.code(), Some(1), "{doc:#}");
+    let got = checks(&doc, "after", "default");
+    assert!(!got.iter().any(|c| c.starts_with("data-at-risk=pass")), "{got:?}");
+}
+
 // ---- section 4: a target tgtd does not have ----------------------------------------------
 
 #[test]
@@ -213,7 +240,7 @@ fn a_fix_of_one_write_path_only_is_verification_failed() {
         // A volume exported after the change gets on until cinder-volume restarts.
         ("ensure-path-only", "target-file=fail:on (after `export`); off (after `restart`)"),
     ] {
-        let after = build_fixture(name, Some(name));
+        let after = build_fixture(name, Some(root().join("testbeds/mutations").join(name)));
         let (o, doc) =
             verify(&flagship_plan(), Some(before()), after.to_str().unwrap(), &format!("verify-{name}"));
         assert_eq!(doc["verdict"], "verification-failed", "{name}: {doc:#}");

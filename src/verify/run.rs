@@ -142,6 +142,7 @@ fn observe_point(
     let block = bind_target(tb, &target_path, &iqn);
     let needs_lun = spec.plan.checks.iter().any(|c| *c != CheckId::TargetFile);
     let lun = if needs_lun { bind_lun(tb, daemon_name(spec), &iqn, &lun_path) } else { Err(String::new()) };
+    let under_test = serde_json::json!({ "iqn": iqn, "backing_store": lun_path });
     let mut out = Vec::new();
     for &check in &spec.plan.checks {
         let started = Instant::now();
@@ -154,6 +155,12 @@ fn observe_point(
             (_, Err(e)) => Err(e.clone()),
             (Ok(b), Ok(l)) => observe(tb, spec, check, b.target(), l, cgroup),
         };
+        // What the plan made, beside what the check observed: the verdict refuses a check
+        // whose object is not this one (verdict::object_problem).
+        let observed = observed.map(|mut o| {
+            o.evidence["under_test"] = under_test.clone();
+            o
+        });
         out.push((check, observed, started.elapsed().as_secs_f64()));
     }
     let plain: Vec<(CheckId, &str)> = out

@@ -56,6 +56,36 @@ pub fn contradictions(observed: &[(CheckId, &str)]) -> Vec<Contradiction> {
     out
 }
 
+/// Binding, as a verdict rule: a check that ran must name the object it observed (`iqn`,
+/// `backing_store`, top-level or under `object`) and that object must be the one the plan
+/// made (`under_test`, which the run writes into every check's evidence). A check that
+/// cannot show this proves nothing about the package, so it counts as one that could not run.
+pub fn object_problem(evidence: &serde_json::Value) -> Option<String> {
+    let points: Vec<&serde_json::Value> = match evidence.get("checkpoints").and_then(|p| p.as_array()) {
+        Some(points) => points.iter().map(|p| &p["evidence"]).collect(),
+        None => vec![evidence],
+    };
+    for ev in points {
+        let Some(want) = ev.get("under_test") else {
+            return Some("its evidence does not say which object the plan made (`under_test`)".into());
+        };
+        for key in ["iqn", "backing_store"] {
+            let seen = ev.get("object").and_then(|o| o.get(key)).or_else(|| ev.get(key));
+            match (seen, want.get(key)) {
+                (Some(seen), Some(want)) if seen == want => {}
+                (None, _) => return Some(format!("its evidence names no {key}")),
+                (Some(seen), want) => {
+                    return Some(format!(
+                        "it observed {key} {seen}, but the object under test is {}",
+                        want.cloned().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 pub fn decide(runs: &[Run]) -> (Verdict, String) {
     let mut errors = Vec::new();
     let mut after_fails = Vec::new();
@@ -83,8 +113,14 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         for c in &run.checks {
             let what = format!("{at} {}: expected {}, observed {}", c.id, c.expected, c.observed);
             let contradicted = found.iter().any(|k| k.checks.contains(&c.id));
+            let unbound = if c.outcome == Outcome::Error { None } else { object_problem(&c.evidence) };
             match (c.outcome, run.side) {
                 (Outcome::Error, _) => errors.push(format!("{at} {}: could not run: {}", c.id, c.observed)),
+                _ if unbound.is_some() => errors.push(format!(
+                    "{at} {}: not bound to the object under test: {}",
+                    c.id,
+                    unbound.unwrap_or_default()
+                )),
                 _ if contradicted => {}
                 (Outcome::Pass, _) => {}
                 (Outcome::Inconclusive, _) => match c.evidence.get("inconsistent").and_then(|v| v.as_str()) {
@@ -125,6 +161,14 @@ mod tests {
     use super::*;
     use crate::verify::result::{CheckId, CheckResult, Testbed};
 
+    /// Evidence of a check that observed the object the plan made.
+    fn bound() -> serde_json::Value {
+        serde_json::json!({
+            "object": { "iqn": "iqn.x", "backing_store": "/l", "lun": 1 },
+            "under_test": { "iqn": "iqn.x", "backing_store": "/l" },
+        })
+    }
+
     fn run(side: Side, outcomes: &[Outcome]) -> Run {
         Run {
             side,
@@ -133,7 +177,7 @@ mod tests {
             testbed: Testbed { image: "i".into(), image_sha256: "h".into(), backend: "unshare".into() },
             checks: outcomes
                 .iter()
-                .map(|o| CheckResult::new(CheckId::Wce, "t", "off", "on", *o, serde_json::Value::Null, 0.0))
+                .map(|o| CheckResult::new(CheckId::Wce, "t", "off", "on", *o, bound(), 0.0))
                 .collect(),
             seconds: 0.0,
             error: None,
@@ -166,7 +210,7 @@ mod tests {
         let mut r = run(Side::After, &[]);
         r.checks = run_of
             .iter()
-            .map(|(id, v)| CheckResult::new(*id, "t", *v, *v, Outcome::Pass, serde_json::Value::Null, 0.0))
+            .map(|(id, v)| CheckResult::new(*id, "t", *v, *v, Outcome::Pass, bound(), 0.0))
             .collect();
         r
     }
@@ -198,6 +242,41 @@ mod tests {
             let got: Vec<Vec<CheckId>> = contradictions(obs).into_iter().map(|c| c.checks).collect();
             let want: Vec<Vec<CheckId>> = want.iter().map(|w| w.to_vec()).collect();
             assert_eq!(got, want, "{obs:?}");
+        }
+    }
+
+    #[test]
+    fn a_check_not_bound_to_the_object_under_test_is_an_error() {
+        let decoy = serde_json::json!({
+            "object": { "iqn": "iqn.decoy", "backing_store": "/l" },
+            "under_test": { "iqn": "iqn.x", "backing_store": "/l" },
+        });
+        let file = serde_json::json!({ "iqn": "iqn.x", "backing_store": "/l", "under_test": { "iqn": "iqn.x", "backing_store": "/l" } });
+        let unnamed = serde_json::json!({ "under_test": { "iqn": "iqn.x", "backing_store": "/l" } });
+        let points = serde_json::json!({ "checkpoints": [
+            { "after_step": "export", "evidence": file },
+            { "after_step": "restart", "evidence": { "wce": true } },
+        ] });
+        let table: &[(&serde_json::Value, Option<&str>)] = &[
+            (&bound(), None),
+            (&file, None),
+            (&decoy, Some("observed iqn \"iqn.decoy\", but the object under test is \"iqn.x\"")),
+            (&unnamed, Some("names no iqn")),
+            (&serde_json::Value::Null, Some("does not say which object")),
+            (&points, Some("does not say which object")),
+        ];
+        for (ev, want) in table {
+            let got = object_problem(ev);
+            match want {
+                None => assert_eq!(got, None, "{ev}"),
+                Some(w) => assert!(got.as_deref().unwrap_or_default().contains(w), "{ev}: {got:?}"),
+            }
+            let mut r = run(Side::After, &[Outcome::Pass]);
+            r.checks[0].evidence = (*ev).clone();
+            assert_eq!(
+                decide(&[r]).0,
+                if want.is_none() { Verdict::VerificationDone } else { Verdict::Error }
+            );
         }
     }
 
