@@ -96,12 +96,8 @@ fn build_fixture(name: &str, mutation: Option<PathBuf>) -> PathBuf {
         .unwrap();
     assert!(o.success());
     if let Some(m) = mutation {
-        let o = run(srukit()
-            .arg("apply")
-            .arg(root().join("testbeds/mutations").join(m))
-            .arg("--tree")
-            .arg(&tree));
-        assert_eq!(o.status.code(), Some(0), "apply {m}");
+        let o = run(srukit().arg("apply").arg(&m).arg("--tree").arg(&tree));
+        assert_eq!(o.status.code(), Some(0), "apply {}", m.display());
     }
     let out = work().join(format!("build-{name}"));
     let o = run(srukit().arg("build").arg("--tree").arg(&tree).arg("--out").arg(&out).arg("--binary-only"));
