@@ -243,11 +243,20 @@ fn a_fix_of_one_write_path_only_is_verification_failed() {
         assert_eq!(o.status.code(), Some(1), "{name}");
         let got = checks(&doc, "after", "off");
         assert_eq!(got[0], off, "{name}: {got:?}");
-        // tgtd agrees with the file at each point: WCE and the data follow the same path.
-        assert!(got[1].starts_with("wce=fail:"), "{name}: {got:?}");
+        // tgtd agrees with the file at each point: WCE follows the same path. (Inconclusive
+        // when the data measured at that point contradicts it: a host busy writing back, as
+        // a global `sync` elsewhere on the machine makes it, empties tgtd's cache too.)
+        assert!(
+            got[1].starts_with("wce=fail:") || got[1].starts_with("wce=inconclusive:"),
+            "{name}: {got:?}"
+        );
+        assert!(got[1].ends_with("(after `restart`)"), "{name}: {got:?}");
         // The default phase keeps passing: both paths write write-cache on.
         let default = checks(&doc, "after", "default");
-        assert!(default.iter().all(|c| c.contains("=pass:")), "{name}: {default:?}");
+        assert!(
+            default[0] == "target-file=pass:on" && default[1].starts_with("wce=pass:on"),
+            "{name}: {default:?}"
+        );
         let points = &doc["runs"]
             .as_array()
             .unwrap()

@@ -608,3 +608,50 @@ fn exec_ok(tb: &mut dyn Testbed, req: ExecRequest) -> Fallible<String> {
     }
     Ok(out.stdout_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(step: &str, checks: Vec<(CheckId, Fallible<Observation>)>) -> Point {
+        Point { step: step.into(), checks: checks.into_iter().map(|(c, o)| (c, o, 0.5)).collect() }
+    }
+
+    fn seen(value: &str) -> Fallible<Observation> {
+        Ok(observation(value, serde_json::json!({ "v": value })))
+    }
+
+    /// (observations after `export`, after `restart`) -> (outcome, observed), expecting `off`.
+    #[test]
+    fn one_result_over_every_observation_point() {
+        type Row = (Fallible<Observation>, Fallible<Observation>, Outcome, &'static str);
+        let table: Vec<Row> = vec![
+            (seen("off"), seen("off"), Outcome::Pass, "off"),
+            (seen("off"), seen("on"), Outcome::Fail, "off (after `export`); on (after `restart`)"),
+            (seen("on"), seen("off"), Outcome::Fail, "on (after `export`); off (after `restart`)"),
+            (
+                seen("off"),
+                Err("tgtd has no target x".into()),
+                Outcome::Error,
+                "off (after `export`); tgtd has no target x (after `restart`)",
+            ),
+            (
+                seen("off"),
+                Ok(Observation { inconclusive: true, ..observation("off", serde_json::json!({})) }),
+                Outcome::Inconclusive,
+                "off",
+            ),
+        ];
+        for (a, b, outcome, observed) in table {
+            let points =
+                [point("export", vec![(CheckId::Wce, a)]), point("restart", vec![(CheckId::Wce, b)])];
+            let r = merge(CheckId::Wce, "off", &points);
+            assert_eq!((r.outcome, r.observed.as_str()), (outcome, observed));
+            assert_eq!(r.evidence["checkpoints"][1]["after_step"], "restart");
+            assert_eq!(r.seconds, 1.0);
+        }
+        // One point: its evidence as it is.
+        let r = merge(CheckId::Wce, "off", &[point("export", vec![(CheckId::Wce, seen("off"))])]);
+        assert_eq!(r.evidence, serde_json::json!({ "v": "off" }));
+    }
+}
