@@ -123,9 +123,11 @@ fn a_decoy_lun_configured_as_expected_proves_nothing() {
     assert_eq!(o.status.code(), Some(1));
     let got = checks(&doc, "after", "off");
     // The volume's LUN (2, per-LUN write-cache on), not the decoy at LUN 1.
-    for want in ["target-file=fail:on", "wce=fail:on", "data-at-risk=fail:at-risk"] {
+    for want in ["target-file=fail:on", "wce=fail:on"] {
         assert!(got.contains(&want.to_string()), "{got:?}");
     }
+    // At risk, or between thresholds when the busy host wrote some back: never "safe".
+    assert!(got[3].starts_with("data-at-risk=fail:"), "{got:?}");
     let wce = &doc["runs"][0]["checks"][1]["evidence"];
     assert_eq!(wce["object"]["lun"], 2, "{wce:#}");
     assert!(wce["object"]["backing_store"].as_str().unwrap().contains("/lun-"), "{wce:#}");
@@ -163,9 +165,11 @@ fn a_package_that_puts_the_setting_on_a_decoy_lun_is_verification_failed() {
     assert_eq!(doc["verdict"], "verification-failed", "{doc:#}");
     assert_eq!(o.status.code(), Some(1));
     let got = checks(&doc, "after", "off");
-    for want in ["target-file=fail:on", "wce=fail:on", "data-at-risk=fail:at-risk"] {
+    for want in ["target-file=fail:on", "wce=fail:on"] {
         assert!(got.contains(&want.to_string()), "{got:?}");
     }
+    // At risk, or between thresholds when the busy host wrote some back: never "safe".
+    assert!(got[3].starts_with("data-at-risk=fail:"), "{got:?}");
 }
 
 // ---- class 2: evidence must agree with itself ------------------------------------------------
