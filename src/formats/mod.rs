@@ -6,4 +6,6 @@ pub mod dep3;
 pub mod distro_info;
 pub mod series;
 pub mod tgt_config;
+pub mod tgt_tree;
+pub mod tgtadm_show;
 pub mod version;

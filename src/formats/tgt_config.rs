@@ -316,7 +316,13 @@ impl TgtConfig {
 
     /// `include` patterns, not followed: the caller decides which files to read.
     pub fn includes(&self) -> Vec<&str> {
-        self.globals.iter().filter(|d| d.keyword == "include").map(|d| d.value.as_str()).collect()
+        self.include_directives().iter().map(|d| d.value.as_str()).collect()
+    }
+
+    /// The top-level `include` lines. Config::General matches the word in any case
+    /// (`Include`, `INCLUDE`), so this does too.
+    pub fn include_directives(&self) -> Vec<&Directive> {
+        self.globals.iter().filter(|d| d.keyword.eq_ignore_ascii_case("include")).collect()
     }
 
     pub fn default_driver(&self) -> Option<&str> {
@@ -474,7 +480,9 @@ impl<'a> Parser<'a> {
             let d = split_directive(l.line, t);
             match open.as_mut() {
                 None => {
-                    if !GLOBAL_KEYWORDS.contains(&d.keyword.as_str()) {
+                    if !GLOBAL_KEYWORDS.contains(&d.keyword.as_str())
+                        && !d.keyword.eq_ignore_ascii_case("include")
+                    {
                         unknown_global.push(UnknownKeyword {
                             line: d.line,
                             suggestion: suggest(&d.keyword, &[GLOBAL_KEYWORDS]),

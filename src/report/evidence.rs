@@ -95,6 +95,22 @@ pub fn lines(evidence: &Value) -> Vec<String> {
                         out.push(format!("{k}:"));
                         out.extend(items.iter().map(|i| format!("  {}", scalar(i))));
                     }
+                    // Evidence of several observation points (`checkpoints`): each point's
+                    // evidence key by key, indented, not one line of JSON.
+                    Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+                        out.push(format!("{k}:"));
+                        for item in items {
+                            out.extend(
+                                lines(item).into_iter().enumerate().map(|(i, l)| {
+                                    if i == 0 { format!("  - {l}") } else { format!("    {l}") }
+                                }),
+                            );
+                        }
+                    }
+                    Value::Object(inner) if !inner.is_empty() => {
+                        out.push(format!("{k}:"));
+                        out.extend(lines(v).into_iter().map(|l| format!("  {l}")));
+                    }
                     _ => out.push(format!("{k}: {}", scalar(v))),
                 }
             }
@@ -156,6 +172,29 @@ mod tests {
         assert_eq!(p("/w/out/x/build-after/a.deb", "/w/out/x/verify"), "../build-after/a.deb");
         assert_eq!(p("/w/out/x/verify/logs", "/w/out/x/verify"), "logs");
         assert_eq!(p("/w/out/x/verify", "/w/out/x/verify"), ".");
+    }
+
+    #[test]
+    fn observation_points_are_indented_key_by_key() {
+        let ev = serde_json::json!({ "checkpoints": [
+            { "after_step": "export", "evidence": { "lines": ["a", "b"], "wce": true } },
+            { "after_step": "restart", "evidence": { "wce": false } },
+        ] });
+        assert_eq!(
+            lines(&ev),
+            [
+                "checkpoints:",
+                "  - after_step: export",
+                "    evidence:",
+                "      lines:",
+                "        a",
+                "        b",
+                "      wce: true",
+                "  - after_step: restart",
+                "    evidence:",
+                "      wce: false",
+            ]
+        );
     }
 
     #[test]

@@ -153,6 +153,11 @@ pub struct Step {
     pub run: Vec<String>,
     #[serde(default)]
     pub write: Option<WriteFile>,
+    /// Run the plan's checks once this step has run, besides after the last step: a plan
+    /// whose package writes the target on two paths (export, then a service restart) checks
+    /// what each path left behind.
+    #[serde(default)]
+    pub check: bool,
 }
 
 /// A file the step writes: its text inline (`content`), or read from `source`, a file beside
@@ -177,16 +182,12 @@ pub struct Target {
     pub file: String,
     #[serde(default = "default_portal")]
     pub portal: String,
-    #[serde(default = "default_lun_no")]
-    pub lun: u64,
+    // No `lun` number: the checks bind to the LUN tgtd serves from `${lun}`, whatever its
+    // number (issue 13), so a plan that still names one is told at load.
 }
 
 fn default_portal() -> String {
     "127.0.0.1:3260".into()
-}
-
-fn default_lun_no() -> u64 {
-    1
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -2,9 +2,89 @@
 //! `verification-done` only when every expectation holds; `verification-failed` when the
 //! fixed package misbehaves; `inconclusive` when the bug did not reproduce on the old
 //! package or a value fell between thresholds; `error` when a check could not run, which
-//! is never a pass.
+//! is never a pass. Evidence must agree with itself: checks of one run that contradict each
+//! other ([`contradictions`]) are `inconclusive`, whatever each expected.
 
-use crate::verify::result::{Outcome, Run, Side, Verdict};
+use crate::verify::result::{CheckId, Outcome, Run, Side, Verdict};
+
+/// Checks of one observation point whose values cannot all be true of one LUN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contradiction {
+    pub checks: Vec<CheckId>,
+    pub reason: String,
+}
+
+/// The consistency rules, over what one run observed at one point (check id, value in the
+/// plan's words). tgt's write path (design.md sections 2-3): with WCE=1 and no O_DIRECT a
+/// write lands in the page cache and stays dirty until writeback; WCE=0 syncs every write;
+/// O_DIRECT bypasses the cache. So "WCE on, O_DIRECT off (or unknown), nothing at risk"
+/// means something else emptied or bypassed the cache (a backing store in RAM, a flush for
+/// another reason), and "WCE off, or O_DIRECT on, yet data at risk" means the measurement
+/// is not of that LUN. Either way the pair proves nothing.
+pub fn contradictions(observed: &[(CheckId, &str)]) -> Vec<Contradiction> {
+    let get = |id: CheckId| observed.iter().find(|(c, _)| *c == id).map(|(_, v)| *v);
+    let (wce, direct, data) = (get(CheckId::Wce), get(CheckId::ODirect), get(CheckId::DataAtRisk));
+    let mut out = Vec::new();
+    if wce == Some("on") && data == Some("safe") && direct != Some("on") {
+        let mut checks = vec![CheckId::Wce, CheckId::DataAtRisk];
+        let direct_words = match direct {
+            Some(_) => {
+                checks.push(CheckId::ODirect);
+                "O_DIRECT is off"
+            }
+            None => "O_DIRECT was not checked",
+        };
+        out.push(Contradiction {
+            checks,
+            reason: format!(
+                "the write cache is on (WCE=1) and {direct_words}, yet nothing was left at risk: something else emptied or bypassed the page cache"
+            ),
+        });
+    }
+    if wce == Some("off") && data == Some("at-risk") {
+        out.push(Contradiction {
+            checks: vec![CheckId::Wce, CheckId::DataAtRisk],
+            reason: "the write cache is off (WCE=0: tgt syncs every write), yet data was left at risk".into(),
+        });
+    }
+    if direct == Some("on") && data == Some("at-risk") {
+        out.push(Contradiction {
+            checks: vec![CheckId::ODirect, CheckId::DataAtRisk],
+            reason: "the backing store is open with O_DIRECT, yet data was left in the page cache".into(),
+        });
+    }
+    out
+}
+
+/// Binding, as a verdict rule: a check that ran must name the object it observed (`iqn`,
+/// `backing_store`, top-level or under `object`) and that object must be the one the plan
+/// made (`under_test`, which the run writes into every check's evidence). A check that
+/// cannot show this proves nothing about the package, so it counts as one that could not run.
+pub fn object_problem(evidence: &serde_json::Value) -> Option<String> {
+    let points: Vec<&serde_json::Value> = match evidence.get("checkpoints").and_then(|p| p.as_array()) {
+        Some(points) => points.iter().map(|p| &p["evidence"]).collect(),
+        None => vec![evidence],
+    };
+    for ev in points {
+        let Some(want) = ev.get("under_test") else {
+            return Some("its evidence does not say which object the plan made (`under_test`)".into());
+        };
+        for key in ["iqn", "backing_store"] {
+            let seen = ev.get("object").and_then(|o| o.get(key)).or_else(|| ev.get(key));
+            match (seen, want.get(key)) {
+                (Some(seen), Some(want)) if seen == want => {}
+                (None, _) => return Some(format!("its evidence names no {key}")),
+                (Some(seen), want) => {
+                    return Some(format!(
+                        "it observed {key} {seen}, but the object under test is {}",
+                        want.cloned().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
 
 pub fn decide(runs: &[Run]) -> (Verdict, String) {
     let mut errors = Vec::new();
@@ -16,12 +96,39 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         if let Some(e) = &run.error {
             errors.push(format!("{at}: {e}"));
         }
+        // Checks the run found contradicting each other carry the reason in their evidence
+        // (`inconsistent`) and are inconclusive already; the run's plain observations are
+        // held to the rules here again, so no path to a result skips them.
+        let plain: Vec<(CheckId, &str)> = run
+            .checks
+            .iter()
+            .filter(|c| c.outcome != Outcome::Error)
+            .map(|c| (c.id, c.observed.as_str()))
+            .collect();
+        let found = contradictions(&plain);
+        for c in &found {
+            let ids: Vec<&str> = c.checks.iter().map(|k| k.as_str()).collect();
+            between.push(format!("{at} {}: the evidence contradicts itself: {}", ids.join(" + "), c.reason));
+        }
         for c in &run.checks {
             let what = format!("{at} {}: expected {}, observed {}", c.id, c.expected, c.observed);
+            let contradicted = found.iter().any(|k| k.checks.contains(&c.id));
+            let unbound = if c.outcome == Outcome::Error { None } else { object_problem(&c.evidence) };
             match (c.outcome, run.side) {
-                (Outcome::Pass, _) => {}
                 (Outcome::Error, _) => errors.push(format!("{at} {}: could not run: {}", c.id, c.observed)),
-                (Outcome::Inconclusive, _) => between.push(what),
+                _ if unbound.is_some() => errors.push(format!(
+                    "{at} {}: not bound to the object under test: {}",
+                    c.id,
+                    unbound.unwrap_or_default()
+                )),
+                _ if contradicted => {}
+                (Outcome::Pass, _) => {}
+                (Outcome::Inconclusive, _) => match c.evidence.get("inconsistent").and_then(|v| v.as_str()) {
+                    Some(why) => {
+                        between.push(format!("{at} {}: the evidence contradicts itself: {why}", c.id))
+                    }
+                    None => between.push(format!("between thresholds or unmeasurable: {what}")),
+                },
                 (Outcome::Fail, Side::After) => after_fails.push(what),
                 (Outcome::Fail, Side::Before) => before_fails.push(what),
             }
@@ -43,7 +150,8 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         );
     }
     if !between.is_empty() {
-        return (Verdict::Inconclusive, format!("between thresholds: {}", between.join("; ")));
+        between.dedup();
+        return (Verdict::Inconclusive, between.join("; "));
     }
     (Verdict::VerificationDone, "every expectation held".into())
 }
@@ -53,6 +161,14 @@ mod tests {
     use super::*;
     use crate::verify::result::{CheckId, CheckResult, Testbed};
 
+    /// Evidence of a check that observed the object the plan made.
+    fn bound() -> serde_json::Value {
+        serde_json::json!({
+            "object": { "iqn": "iqn.x", "backing_store": "/l", "lun": 1 },
+            "under_test": { "iqn": "iqn.x", "backing_store": "/l" },
+        })
+    }
+
     fn run(side: Side, outcomes: &[Outcome]) -> Run {
         Run {
             side,
@@ -61,7 +177,7 @@ mod tests {
             testbed: Testbed { image: "i".into(), image_sha256: "h".into(), backend: "unshare".into() },
             checks: outcomes
                 .iter()
-                .map(|o| CheckResult::new(CheckId::Wce, "t", "off", "on", *o, serde_json::Value::Null, 0.0))
+                .map(|o| CheckResult::new(CheckId::Wce, "t", "off", "on", *o, bound(), 0.0))
                 .collect(),
             seconds: 0.0,
             error: None,
@@ -88,5 +204,94 @@ mod tests {
         broken.error = Some("tgtd did not start".into());
         assert_eq!(decide(&[broken]).0, Verdict::Error);
         assert_eq!(decide(&[]).0, Verdict::Error);
+    }
+
+    fn observed(run_of: &[(CheckId, &str)]) -> Run {
+        let mut r = run(Side::After, &[]);
+        r.checks = run_of
+            .iter()
+            .map(|(id, v)| CheckResult::new(*id, "t", *v, *v, Outcome::Pass, bound(), 0.0))
+            .collect();
+        r
+    }
+
+    /// (observations of one run, the checks each contradiction names)
+    #[test]
+    fn contradictions_table() {
+        use CheckId::*;
+        type Row = (&'static [(CheckId, &'static str)], &'static [&'static [CheckId]]);
+        let table: &[Row] = &[
+            // design.md section 3, every row consistent.
+            (&[(Wce, "on"), (ODirect, "off"), (DataAtRisk, "at-risk")], &[]),
+            (&[(Wce, "off"), (ODirect, "off"), (DataAtRisk, "safe")], &[]),
+            (&[(Wce, "on"), (ODirect, "on"), (DataAtRisk, "safe")], &[]),
+            // A backing store in RAM, a flush for another reason.
+            (&[(Wce, "on"), (ODirect, "off"), (DataAtRisk, "safe")], &[&[Wce, DataAtRisk, ODirect]]),
+            (&[(Wce, "on"), (DataAtRisk, "safe")], &[&[Wce, DataAtRisk]]),
+            (&[(Wce, "off"), (ODirect, "off"), (DataAtRisk, "at-risk")], &[&[Wce, DataAtRisk]]),
+            (
+                &[(Wce, "off"), (ODirect, "on"), (DataAtRisk, "at-risk")],
+                &[&[Wce, DataAtRisk], &[ODirect, DataAtRisk]],
+            ),
+            // Nothing to compare: a value between thresholds, or one check alone.
+            (&[(Wce, "on"), (DataAtRisk, "between thresholds")], &[]),
+            (&[(DataAtRisk, "safe")], &[]),
+            (&[(TargetFile, "off"), (Wce, "on")], &[]),
+        ];
+        for (obs, want) in table {
+            let got: Vec<Vec<CheckId>> = contradictions(obs).into_iter().map(|c| c.checks).collect();
+            let want: Vec<Vec<CheckId>> = want.iter().map(|w| w.to_vec()).collect();
+            assert_eq!(got, want, "{obs:?}");
+        }
+    }
+
+    #[test]
+    fn a_check_not_bound_to_the_object_under_test_is_an_error() {
+        let decoy = serde_json::json!({
+            "object": { "iqn": "iqn.decoy", "backing_store": "/l" },
+            "under_test": { "iqn": "iqn.x", "backing_store": "/l" },
+        });
+        let file = serde_json::json!({ "iqn": "iqn.x", "backing_store": "/l", "under_test": { "iqn": "iqn.x", "backing_store": "/l" } });
+        let unnamed = serde_json::json!({ "under_test": { "iqn": "iqn.x", "backing_store": "/l" } });
+        let points = serde_json::json!({ "checkpoints": [
+            { "after_step": "export", "evidence": file },
+            { "after_step": "restart", "evidence": { "wce": true } },
+        ] });
+        let table: &[(&serde_json::Value, Option<&str>)] = &[
+            (&bound(), None),
+            (&file, None),
+            (&decoy, Some("observed iqn \"iqn.decoy\", but the object under test is \"iqn.x\"")),
+            (&unnamed, Some("names no iqn")),
+            (&serde_json::Value::Null, Some("does not say which object")),
+            (&points, Some("does not say which object")),
+        ];
+        for (ev, want) in table {
+            let got = object_problem(ev);
+            match want {
+                None => assert_eq!(got, None, "{ev}"),
+                Some(w) => assert!(got.as_deref().unwrap_or_default().contains(w), "{ev}: {got:?}"),
+            }
+            let mut r = run(Side::After, &[Outcome::Pass]);
+            r.checks[0].evidence = (*ev).clone();
+            assert_eq!(
+                decide(&[r]).0,
+                if want.is_none() { Verdict::VerificationDone } else { Verdict::Error }
+            );
+        }
+    }
+
+    #[test]
+    fn contradicting_passes_are_never_done() {
+        let r = observed(&[(CheckId::Wce, "on"), (CheckId::ODirect, "off"), (CheckId::DataAtRisk, "safe")]);
+        let (v, why) = decide(&[r]);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("wce + data-at-risk + o-direct: the evidence contradicts itself"), "{why}");
+        let mut r = observed(&[(CheckId::Wce, "off"), (CheckId::DataAtRisk, "at-risk")]);
+        r.checks[1].outcome = Outcome::Fail;
+        assert_eq!(
+            decide(&[r]).0,
+            Verdict::Inconclusive,
+            "a contradiction outranks a failure it explains away"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! memory cgroup) while the session is open: what a host crash would lose. Reads the data
 //! back (sha256), then SYNCHRONIZE CACHE and logout, and confirms the pages drain.
 //! Thresholds from design.md section 3: >= 50 % at risk, <= 1 % safe, between inconclusive.
+//! A backing store on a filesystem without page-cache writeback (tmpfs, ramfs) never shows
+//! dirty pages whatever the write cache does: such a measurement is inconclusive.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,6 +84,17 @@ pub struct Params {
     pub sample_interval: Duration,
     /// How long to wait, after logout, for the pages to drain.
     pub drain_timeout: Duration,
+    /// The backing store's filesystem type (statfs f_type by name, as `stat -f -c %T`
+    /// prints it), when known.
+    pub backing_store_fs: Option<String>,
+}
+
+/// Filesystems whose pages are never dirty in the writeback sense (they live only in RAM):
+/// on them nothing is ever "at risk" in `memory.stat`, and nothing is safe either.
+pub const NO_WRITEBACK_FS: &[&str] = &["tmpfs", "ramfs"];
+
+pub fn has_writeback(fs: &str) -> bool {
+    !NO_WRITEBACK_FS.contains(&fs)
 }
 
 impl Params {
@@ -93,6 +106,7 @@ impl Params {
             samples: 5,
             sample_interval: Duration::from_millis(200),
             drain_timeout: Duration::from_secs(10),
+            backing_store_fs: None,
         }
     }
 }
@@ -125,6 +139,8 @@ fn percent(part: u64, whole: u64) -> f64 {
 pub struct DataAtRiskEvidence {
     pub target: String,
     pub lun: u16,
+    /// The backing store's filesystem type (statfs), when the caller knew it.
+    pub backing_store_fs: Option<String>,
     pub block_size: u32,
     pub bytes_written: u64,
     /// dirty + writeback before the write.
@@ -241,7 +257,13 @@ where
     let mut verdict = classify(max.at_risk(), bytes);
     let pct = percent(max.at_risk(), bytes);
     let expire = dirty_expire_seconds();
-    let reason = if !matches {
+    let no_writeback = p.backing_store_fs.as_deref().filter(|fs| !has_writeback(fs));
+    let reason = if let Some(fs) = no_writeback {
+        verdict = Verdict::Inconclusive;
+        format!(
+            "the backing store is on {fs}, which has no page-cache writeback: its pages are never dirty, so {pct:.1} % at risk says nothing about the write cache"
+        )
+    } else if !matches {
         verdict = Verdict::Inconclusive;
         "the data read back differs from the data written".to_string()
     } else if verdict != Verdict::AtRisk && expire.is_some_and(|e| write_seconds >= e) {
@@ -267,6 +289,7 @@ where
     Ok(DataAtRiskEvidence {
         target,
         lun: p.lun,
+        backing_store_fs: p.backing_store_fs.clone(),
         block_size: bs,
         bytes_written: bytes,
         baseline_kib: baseline.at_risk() / 1024,
@@ -324,6 +347,12 @@ mod tests {
         assert_eq!(classify(w / 100, w), Verdict::Safe, "1 % is safe");
         assert_eq!(classify(w / 100 + 1024 * 1024, w), Verdict::Inconclusive);
         assert_eq!(classify(w / 2 - 1, w), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn filesystems_without_writeback() {
+        assert!(!has_writeback("tmpfs") && !has_writeback("ramfs"));
+        assert!(has_writeback("ext2/ext3") && has_writeback("xfs") && has_writeback("btrfs"));
     }
 
     #[test]

@@ -9,11 +9,12 @@ pub const O_DIRECT: u32 = 0o40000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ODirectEvidence {
-    /// The backing store path the check looked for.
+    /// The backing store path the check looked for, as the daemon sees it.
     pub backing_store: String,
-    /// Every fd of the daemon that points at it, with its fdinfo flags in octal as the kernel
+    pub tgtd_pid: u32,
+    /// The one fd of the daemon open on it, with its fdinfo flags in octal as the kernel
     /// prints them.
-    pub fds: Vec<FdFlags>,
+    pub fd: FdFlags,
     pub o_direct: bool,
 }
 
@@ -30,25 +31,43 @@ pub fn fdinfo_flags(fdinfo: &str) -> Option<u32> {
 }
 
 /// From `fd -> link target` pairs and each fd's fdinfo text, the evidence for one backing
-/// store. `None` when no fd points at it: the check could not run (the daemon never opened
-/// the store), which is an error, not "off".
+/// store. No fd on it means the check could not run (the daemon never opened the store);
+/// two fds mean two opens of one file (a second LUN, a decoy target) and no way to tell
+/// which serves the LUN under test: both are errors naming what was found, never "off".
 pub fn evidence<'a>(
     backing_store: &str,
+    tgtd_pid: u32,
     fds: impl IntoIterator<Item = (u32, &'a str, &'a str)>,
-) -> Option<ODirectEvidence> {
+) -> Result<ODirectEvidence, String> {
     let mut found = Vec::new();
     for (fd, target, fdinfo) in fds {
         if target != backing_store {
             continue;
         }
-        let flags = fdinfo_flags(fdinfo)?;
+        let flags =
+            fdinfo_flags(fdinfo).ok_or_else(|| format!("/proc/{tgtd_pid}/fdinfo/{fd} has no flags line"))?;
         found.push(FdFlags { fd, flags_octal: format!("0{flags:o}"), o_direct: flags & O_DIRECT != 0 });
     }
-    if found.is_empty() {
-        return None;
+    match found.len() {
+        0 => Err(format!("no file descriptor of tgtd (pid {tgtd_pid}) is open on {backing_store}")),
+        1 => {
+            let fd = found.remove(0);
+            Ok(ODirectEvidence {
+                backing_store: backing_store.to_string(),
+                tgtd_pid,
+                o_direct: fd.o_direct,
+                fd,
+            })
+        }
+        n => Err(format!(
+            "{n} file descriptors of tgtd (pid {tgtd_pid}) are open on {backing_store} ({}); which one serves the LUN under test is unknown",
+            found
+                .iter()
+                .map(|f| format!("fd {} flags {}", f.fd, f.flags_octal))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
-    let o_direct = found.iter().all(|f| f.o_direct);
-    Some(ODirectEvidence { backing_store: backing_store.to_string(), fds: found, o_direct })
 }
 
 #[cfg(test)]
@@ -66,17 +85,24 @@ mod tests {
     }
 
     #[test]
-    fn evidence_picks_the_backing_store_fds() {
-        let e = evidence("/srv/lun", [(3, "/dev/null", CACHED), (9, "/srv/lun", DIRECT)]).unwrap();
+    fn evidence_picks_the_backing_store_fd_not_the_first() {
+        let e = evidence("/srv/lun", 7, [(3, "/dev/null", CACHED), (9, "/srv/lun", DIRECT)]).unwrap();
         assert!(e.o_direct);
-        assert_eq!(e.fds, vec![FdFlags { fd: 9, flags_octal: "0140002".into(), o_direct: true }]);
-        let e = evidence("/srv/lun", [(9, "/srv/lun", CACHED)]).unwrap();
+        assert_eq!(e.fd, FdFlags { fd: 9, flags_octal: "0140002".into(), o_direct: true });
+        assert_eq!(e.tgtd_pid, 7);
+        let e = evidence("/srv/lun", 7, [(9, "/srv/lun", CACHED)]).unwrap();
         assert!(!e.o_direct);
-        assert_eq!(e.fds[0].flags_octal, "0100002");
+        assert_eq!(e.fd.flags_octal, "0100002");
     }
 
     #[test]
-    fn no_fd_means_the_check_could_not_run() {
-        assert_eq!(evidence("/srv/lun", [(3, "/dev/null", CACHED)]), None);
+    fn no_fd_or_two_fds_mean_the_check_could_not_run() {
+        let e = evidence("/srv/lun", 7, [(3, "/dev/null", CACHED)]).unwrap_err();
+        assert!(e.contains("no file descriptor of tgtd (pid 7)"), "{e}");
+        let e = evidence("/srv/lun", 7, [(8, "/srv/lun", DIRECT), (9, "/srv/lun", CACHED)]).unwrap_err();
+        assert!(
+            e.contains("2 file descriptors") && e.contains("fd 8 flags 0140002") && e.contains("fd 9"),
+            "{e}"
+        );
     }
 }

@@ -1,21 +1,21 @@
 //! One (side, phase) of a plan in its own fresh testbed: install the packages under test and
 //! confirm them, change the configuration, start the target daemon alone in a memory
 //! cgroup, exercise the package as cinder-volume would, then run the checks. Writes the
-//! daemon's and the steps' logs into the run's log dir.
+//! daemon's and the steps' logs into the run's log dir. The checks themselves, at each
+//! observation point: `observe`.
+
+mod observe;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::formats::tgt_config::TgtConfig;
 use crate::testbed::{ExecRequest, Image, MemCgroup, OpenOptions, Testbed};
-use crate::verify::checks::data_at_risk::{self, MemStat};
-use crate::verify::checks::{o_direct, target_file, wce};
-use crate::verify::iscsi::{LoginParams, Session};
 use crate::verify::packages::Package;
 use crate::verify::plan::{self, Phase, Plan};
-use crate::verify::result::{CheckId, CheckResult, ConfigEdit, InstalledPackage, Outcome, Run, Side};
+use crate::verify::result::{CheckId, ConfigEdit, InstalledPackage, Run, Side};
+use observe::{Point, merge, observe_point};
 
 /// How long a step or the daemon's start may take before the run is an error.
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -37,7 +37,7 @@ pub struct RunOutput {
     pub installed: Vec<InstalledPackage>,
 }
 
-type Fallible<T> = Result<T, String>;
+pub(crate) type Fallible<T> = Result<T, String>;
 
 pub fn run(spec: &RunSpec) -> RunOutput {
     let started = Instant::now();
@@ -103,41 +103,21 @@ fn exercise(
 
     let vars = variables(tb, spec)?;
     let cgroup = start_daemon(tb, spec)?;
-    for (i, step) in spec.plan.raw.steps.iter().enumerate() {
+    let steps = &spec.plan.raw.steps;
+    // Observation points: after every step marked `check`, and after the last one.
+    let mut points: Vec<Point> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
         run_step(tb, step, &vars, &spec.log_dir.join(format!("step-{}.log", i + 1)))?;
+        if step.check || i + 1 == steps.len() {
+            points.push(observe_point(tb, spec, &step.name, &vars, &cgroup)?);
+        }
     }
-
-    let target_path = plan::expand(&spec.plan.raw.target.file, &vars)?;
-    let target = read_target(tb, &target_path, vars.get("iqn").map(String::as_str));
+    if steps.is_empty() {
+        points.push(observe_point(tb, spec, "start", &vars, &cgroup)?);
+    }
     for &check in &spec.plan.checks {
-        let started = Instant::now();
         let expected = spec.plan.expected(spec.side, &spec.phase.name, check).unwrap_or_default().to_string();
-        let observed = match &target {
-            Err(e) => Err(e.clone()),
-            Ok(t) => observe(tb, spec, check, t, &cgroup),
-        };
-        let (observed, outcome, evidence) = match observed {
-            Ok(Observation { value, inconclusive, evidence }) => {
-                let outcome = if inconclusive {
-                    Outcome::Inconclusive
-                } else if value == expected {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail
-                };
-                (value, outcome, evidence)
-            }
-            Err(e) => (e.clone(), Outcome::Error, serde_json::json!({ "error": e })),
-        };
-        run.checks.push(CheckResult::new(
-            check,
-            title(check),
-            describe(check, &expected),
-            observed,
-            outcome,
-            evidence,
-            started.elapsed().as_secs_f64(),
-        ));
+        run.checks.push(merge(check, &expected, &points));
     }
     Ok(())
 }
@@ -151,7 +131,7 @@ pub fn title(check: CheckId) -> &'static str {
     }
 }
 
-fn describe(check: CheckId, expected: &str) -> String {
+pub(crate) fn describe(check: CheckId, expected: &str) -> String {
     match check {
         CheckId::TargetFile if expected == "absent" => "no write-cache line".into(),
         CheckId::TargetFile => format!("write-cache {expected}"),
@@ -319,135 +299,13 @@ fn run_step(
     Ok(())
 }
 
-struct TargetInfo {
-    file: String,
-    config: TgtConfig,
-    index: usize,
-}
-
-fn read_target(tb: &mut dyn Testbed, path: &str, iqn: Option<&str>) -> Fallible<TargetInfo> {
-    let out = tb.exec(&ExecRequest::new(["cat", path])).map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!("the target file {path} was not written: {}", out.stderr_str().trim()));
-    }
-    let config = TgtConfig::parse(&out.stdout_str(), Path::new(path)).map_err(|e| e.to_string())?;
-    let index = match config.targets().len() {
-        0 => return Err(format!("{path} defines no target")),
-        1 => 0,
-        _ => iqn
-            .and_then(|q| config.targets().iter().position(|t| t.iqn == q))
-            .ok_or_else(|| format!("{path} defines several targets and none is {}", iqn.unwrap_or("?")))?,
-    };
-    Ok(TargetInfo { file: path.to_string(), config, index })
-}
-
-struct Observation {
-    value: String,
-    inconclusive: bool,
-    evidence: serde_json::Value,
-}
-
-fn observation(value: impl Into<String>, evidence: impl serde::Serialize) -> Observation {
-    Observation {
-        value: value.into(),
-        inconclusive: false,
-        evidence: serde_json::to_value(evidence).unwrap_or_default(),
-    }
-}
-
-fn observe(
-    tb: &mut dyn Testbed,
-    spec: &RunSpec,
-    check: CheckId,
-    t: &TargetInfo,
-    cgroup: &MemCgroup,
-) -> Fallible<Observation> {
-    let target = &t.config.targets()[t.index];
-    match check {
-        CheckId::TargetFile => {
-            let (value, ev) = target_file::observe(&t.file, target, t.config.lines());
-            Ok(observation(value, ev))
-        }
-        CheckId::Wce => {
-            let (mut session, lun) = login(tb, spec, target)?;
-            let ev =
-                wce::check(&mut session, &spec.plan.raw.target.portal, lun).map_err(|e| e.to_string())?;
-            session.logout().map_err(|e| format!("logout: {e}"))?;
-            Ok(observation(if ev.wce { "on" } else { "off" }, ev))
-        }
-        CheckId::ODirect => {
-            let store =
-                target.backing_stores().first().ok_or_else(|| format!("{}: no backing-store", t.file))?;
-            let ev = o_direct_evidence(tb, daemon_name(spec), &store.path)?;
-            Ok(observation(if ev.o_direct { "on" } else { "off" }, ev))
-        }
-        CheckId::DataAtRisk => {
-            let (session, lun) = login(tb, spec, target)?;
-            let mut params = data_at_risk::Params::new(lun);
-            params.mib = spec.plan.raw.data_at_risk_mib;
-            let cg = cgroup.clone();
-            let sample = move || {
-                cg.stat().map(|s| MemStat {
-                    dirty: s.get("dirty").copied().unwrap_or(0),
-                    writeback: s.get("writeback").copied().unwrap_or(0),
-                })
-            };
-            let ev = data_at_risk::measure(session, &params, sample).map_err(|e| e.to_string())?;
-            let (value, inconclusive) = match ev.verdict {
-                data_at_risk::Verdict::AtRisk => ("at-risk", false),
-                data_at_risk::Verdict::Safe => ("safe", false),
-                data_at_risk::Verdict::Inconclusive => ("between thresholds", true),
-            };
-            // The plan's words are `at-risk` / `safe`; the KiB are in the evidence.
-            Ok(Observation { inconclusive, ..observation(value, &ev) })
-        }
-    }
-}
-
-fn login(
-    tb: &mut dyn Testbed,
-    spec: &RunSpec,
-    target: &crate::formats::tgt_config::Target,
-) -> Fallible<(Session<std::net::TcpStream>, u16)> {
-    let portal = &spec.plan.raw.target.portal;
-    let addr: SocketAddr = portal.parse().map_err(|e| format!("portal {portal}: {e}"))?;
-    let stream = tb.connect_tcp(addr).map_err(|e| format!("connect to {portal}: {e}"))?;
-    // Without it, Nagle's algorithm and the target's delayed ACKs stall every PDU by ~40 ms.
-    stream.set_nodelay(true).map_err(|e| format!("TCP_NODELAY on {portal}: {e}"))?;
-    let mut params = LoginParams::new(&target.iqn);
-    params.chap = target.incominguser().first().map(|c| (c.user.clone(), c.password.clone()));
-    let session =
-        Session::login(stream, &params).map_err(|e| format!("iSCSI login to {}: {e}", target.iqn))?;
-    let lun = u16::try_from(spec.plan.raw.target.lun).map_err(|_| "LUN number too large".to_string())?;
-    Ok((session, lun))
-}
-
-/// Lists the target daemon's fds from inside the testbed (paths as the daemon sees them)
-/// with their fdinfo flags.
-fn o_direct_evidence(tb: &mut dyn Testbed, daemon: &str, store: &str) -> Fallible<o_direct::ODirectEvidence> {
-    let script = format!(
-        "for p in $(pidof {daemon}); do for f in /proc/$p/fd/*; do n=${{f##*/}}; \
-         printf '%s\\t%s\\t%s\\n' \"$n\" \"$(readlink \"$f\")\" \"$(grep '^flags:' /proc/$p/fdinfo/$n)\"; done; done"
-    );
-    let out = exec_ok(tb, ExecRequest::shell(&script))?;
-    let rows: Vec<(u32, String, String)> = out
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, '\t');
-            Some((it.next()?.parse().ok()?, it.next()?.to_string(), it.next()?.to_string()))
-        })
-        .collect();
-    o_direct::evidence(store, rows.iter().map(|(fd, t, i)| (*fd, t.as_str(), i.as_str())))
-        .ok_or_else(|| format!("no file descriptor of {daemon} is open on {store}"))
-}
-
 /// The daemon's command name, as `pidof` knows it.
-fn daemon_name<'a>(spec: &'a RunSpec) -> &'a str {
+pub(crate) fn daemon_name<'a>(spec: &'a RunSpec) -> &'a str {
     let argv0 = spec.plan.raw.daemon.argv.first().map(String::as_str).unwrap_or_default();
     argv0.rsplit('/').next().unwrap_or(argv0)
 }
 
-fn exec_ok(tb: &mut dyn Testbed, req: ExecRequest) -> Fallible<String> {
+pub(crate) fn exec_ok(tb: &mut dyn Testbed, req: ExecRequest) -> Fallible<String> {
     let cmd = req.argv.join(" ");
     let out = tb.exec(&req).map_err(|e| format!("`{cmd}`: {e}"))?;
     if !out.success() {
