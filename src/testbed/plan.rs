@@ -117,7 +117,7 @@ pub fn nspawn_ops(
         "--keep-unit".into(),
         "-q".into(),
         "--console=pipe".into(),
-        format!("--machine=srukit-{}", id.split('-').next_back().unwrap_or(id)),
+        format!("--machine={}", super::nspawn::machine_name(id)),
         format!("--directory={}", root.display()),
         format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
     ];
