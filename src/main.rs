@@ -2,8 +2,8 @@
 //! documented code (see `srukit::exit`).
 
 use clap::Parser;
-use srukit::cli::{self, Cli};
-use srukit::exit::{Exit, exit_of};
+use srukit::cli::{self, Cli, exit_code};
+use srukit::exit::Exit;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -30,7 +30,7 @@ fn main() {
             outcome.exit
         }
         Err(err) => {
-            let exit = exit_of(&err);
+            let exit = exit_code::of_error(&err);
             let message = one_line(&err);
             if json {
                 let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();

@@ -1,6 +1,7 @@
 //! One conformance suite run against every testbed backend (unshare, nspawn): exec, spawn,
 //! copy in/out, the data dir, connect_tcp into the testbed's network, memory cgroups,
-//! isolation between testbeds and from the image, and teardown leaving nothing behind.
+//! isolation between testbeds and from the image, and teardown leaving nothing behind
+//! (systemd-nspawn's propagate dir included; `gc` sweeps orphaned ones, never a live one).
 //! Needs root; builds (once, cached) the bookworm-tgt image.
 
 use std::io::Read;
@@ -62,6 +63,8 @@ fn footprint(tb: &dyn Testbed) -> Footprint {
     for h in ["systemd", "unified", "memory"] {
         paths.push(Path::new("/sys/fs/cgroup").join(h).join("srukit").join(&id));
     }
+    // systemd-nspawn's; the unshare backend must not make one either.
+    paths.push(testbed::nspawn::propagate_dir(&id));
     Footprint { id, init: tb.init_pid(), paths }
 }
 
@@ -100,6 +103,14 @@ macro_rules! conformance {
                 // The image's own files, not the host's.
                 assert_eq!(sh(&mut tb, ". /etc/os-release; echo $VERSION_CODENAME"), "bookworm\n");
                 assert!(sh(&mut tb, "command -v tgtd").contains("tgtd"));
+                // The leak check below looks where systemd-nspawn really puts its dir.
+                let propagate = testbed::nspawn::propagate_dir(tb.id());
+                assert_eq!(
+                    propagate.is_dir(),
+                    matches!($backend, Backend::Nspawn { .. }),
+                    "{}",
+                    propagate.display()
+                );
                 let f = footprint(tb.as_ref());
                 tb.close().unwrap();
                 assert_gone(&f);
@@ -242,5 +253,24 @@ fn upper_on_disk_works_and_is_removed() {
     assert!(upper.exists(), "the writable layer is not on disk");
     let f = footprint(tb.as_ref());
     tb.close().unwrap();
+    assert_gone(&f);
+}
+
+#[test]
+fn gc_sweeps_orphaned_propagate_dirs_and_keeps_live_ones() {
+    let mut live = open(Backend::Nspawn { boot: false });
+    let live_dir = testbed::nspawn::propagate_dir(live.id());
+    assert!(live_dir.is_dir());
+    // What a killed srukit leaves: the empty dir of a testbed no process and no state names
+    // (our pid, a counter value no testbed of ours reaches).
+    let orphan = testbed::nspawn::propagate_dir(&format!("{}-4294967295-fffff", std::process::id()));
+    std::fs::create_dir(&orphan).unwrap();
+    let report = testbed::gc(false).unwrap();
+    assert!(!orphan.exists(), "gc left the orphan {}", orphan.display());
+    assert!(report.temp_dirs_removed.contains(&orphan.display().to_string()), "{report:?}");
+    assert!(live_dir.is_dir(), "gc removed the live testbed's {}", live_dir.display());
+    assert_eq!(sh(&mut live, "echo still"), "still\n");
+    let f = footprint(live.as_ref());
+    live.close().unwrap();
     assert_gone(&f);
 }

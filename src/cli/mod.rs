@@ -12,6 +12,7 @@ pub mod apply;
 pub mod backport;
 pub mod build;
 pub mod dep3;
+pub mod exit_code;
 pub mod generate;
 pub mod patches;
 pub mod probe;

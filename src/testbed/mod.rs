@@ -16,6 +16,7 @@ mod cgroup;
 pub mod definition;
 mod image;
 mod init;
+pub mod nspawn;
 mod plan;
 mod procfs;
 mod running;

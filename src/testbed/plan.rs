@@ -117,7 +117,7 @@ pub fn nspawn_ops(
         "--keep-unit".into(),
         "-q".into(),
         "--console=pipe".into(),
-        format!("--machine=srukit-{}", id.split('-').next_back().unwrap_or(id)),
+        format!("--machine={}", super::nspawn::machine_name(id)),
         format!("--directory={}", root.display()),
         format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
     ];
@@ -135,11 +135,16 @@ pub fn nspawn_ops(
         format!("send output to {}", scratch.join("nspawn.log").display()),
         Op::Output(cstr(scratch.join("nspawn.log"))),
     ));
+    // The overlay root is the testbed's alone: no image lock, which systemd-nspawn keeps as
+    // /run/systemd/nspawn/locks/inode-DEV:INO and, killed at teardown, would leave behind.
+    // `env` execs nspawn in the same process, so the recorded pid stays nspawn's.
+    argv[0] = nspawn.display().to_string();
+    let argv = ["env".to_string(), "SYSTEMD_NSPAWN_LOCK=0".into()].into_iter().chain(argv);
     ops.push((
         "exec systemd-nspawn".into(),
         Op::Exec {
-            path: cstr(&nspawn),
-            argv: argv.iter().map(|a| std::ffi::CString::new(a.as_bytes()).expect("no NUL")).collect(),
+            path: cstr("/usr/bin/env"),
+            argv: argv.map(|a| std::ffi::CString::new(a.into_bytes()).expect("no NUL")).collect(),
         },
     ));
     Ok(())

@@ -72,6 +72,10 @@ impl Running {
             scratch: scratch.clone(),
             pids: Vec::new(),
             cgroups,
+            host_dirs: match opts.backend {
+                Backend::Unshare => Vec::new(),
+                Backend::Nspawn { .. } => vec![super::nspawn::propagate_dir(&id)],
+            },
             keep: false,
             created: chrono::Utc::now().to_rfc3339(),
         };

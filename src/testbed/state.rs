@@ -32,6 +32,10 @@ pub struct State {
     pub pids: Vec<(u32, u64)>,
     /// Cgroup trees to destroy.
     pub cgroups: Vec<PathBuf>,
+    /// Directories the backend makes on the host outside `scratch` (systemd-nspawn's
+    /// propagate dir), removed once its processes are dead.
+    #[serde(default)]
+    pub host_dirs: Vec<PathBuf>,
     /// Left running on purpose (`shell --keep`): not an orphan.
     pub keep: bool,
     pub created: String,
@@ -114,6 +118,11 @@ pub fn teardown(state: &State) -> Result<(), TestbedError> {
             first_err.get_or_insert(e);
         }
     }
+    for d in &state.host_dirs {
+        if let Err(e) = fsx::remove_dir_all(d) {
+            first_err.get_or_insert(e.into());
+        }
+    }
     if !state.scratch.as_os_str().is_empty() {
         // Mounts live in the testbed's own mount namespace and die with it; a host mount
         // under scratch would be a bug, but it must not survive either.
@@ -153,7 +162,8 @@ pub struct GcReport {
 }
 
 /// `srukit testbed gc`: reaps orphaned testbeds (and kept ones with `kept`), removes
-/// interrupted image builds and images no definition builds any more.
+/// interrupted image builds, images no definition builds any more, and nspawn propagate
+/// dirs of testbeds that are gone.
 pub fn gc(kept: bool) -> Result<GcReport, TestbedError> {
     let mut report = GcReport { testbeds_reaped: reap_orphans(), ..Default::default() };
     if kept {
@@ -182,6 +192,13 @@ pub fn gc(kept: bool) -> Result<GcReport, TestbedError> {
                 report.temp_dirs_removed.push(p.display().to_string());
             }
         }
+    }
+    // systemd-nspawn's propagate dirs of testbeds gone without a teardown (killed before
+    // they had a state, or run by an srukit that did not know of the dir).
+    let recorded: Vec<PathBuf> = all().into_iter().flat_map(|s| s.host_dirs).collect();
+    for d in super::nspawn::orphaned_propagate_dirs(&recorded) {
+        fsx::remove_dir_all(&d)?;
+        report.temp_dirs_removed.push(d.display().to_string());
     }
     let (images, temps) = super::image::collect_garbage()?;
     report.images_removed = images;
