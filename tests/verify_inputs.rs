@@ -384,8 +384,16 @@ fn no_report_result_or_log_holds_the_generated_chap_secret() {
     // the only way the test learns the CHAP account cinder generated inside the testbed
     // (srukit cannot see through the encoding, and is not meant to).
     let target = srukit::verify::plan::Plan::load(&flagship_plan()).unwrap().raw.target.file;
+    // Right after the export: cinder's restart path (ensure_export) rewrites the file with no
+    // CHAP line, as icehouse's did, so a witness at the end would see no secret at all.
     let (plan, _) = plan_variant("chap", |t| {
-        format!("{t}\n[[step]]\nname = \"witness\"\nrun = [\"sh\", \"-c\", \"base64 -w0 {target}\"]\n")
+        let witness =
+            format!("[[step]]\nname = \"witness\"\nrun = [\"sh\", \"-c\", \"base64 -w0 {target}\"]\n\n");
+        let first = t.find("[[step]]").expect("the flagship plan has steps");
+        match t[first + 1..].find("[[step]]") {
+            Some(second) => format!("{}{witness}{}", &t[..first + 1 + second], &t[first + 1 + second..]),
+            None => format!("{t}\n{witness}"),
+        }
     });
     let out = work().join("chap");
     let o = srukit()

@@ -115,7 +115,7 @@ mod tests {
             row(crate::build::BuildError::NotATree { path: p(), what: s("no debian/") }, Exit::BadInput),
             row(crate::testbed::TestbedError::UnknownImage(s("deadbeef")), Exit::BadInput),
             row(
-                crate::verify::plan::PlanError::Invalid { path: p(), line: 4, message: s("?") },
+                crate::verify::plan::PlanError::Invalid { path: p(), line: 4, column: None, message: s("?") },
                 Exit::BadInput,
             ),
             row(crate::verify::VerifyError::Usage(s("no --before")), Exit::BadInput),
