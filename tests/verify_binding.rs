@@ -7,45 +7,21 @@
 //! end verification-failed, inconclusive or error, never verification-done. Real tgtd, real
 //! builds of the cinder-icehouse fixture; root and the mirror needed.
 
+mod verify_common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn srukit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_srukit"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use verify_common::{build_binary, checks, fixture_tree, flagship_plan, root, run, srukit, verify_output};
 
 fn work() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("srukit-verify-binding")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-    })
-    .path()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("srukit runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
+    verify_common::work("srukit-verify-binding")
 }
 
 /// `srukit --json verify PLAN`, the after side only when `before` is `None`.
 fn verify(plan: &Path, before: Option<&Path>, after: &str, name: &str) -> (Output, serde_json::Value) {
-    let out = work().join(name);
-    let mut cmd = srukit();
-    cmd.arg("--json").arg("verify").arg(plan).arg("--after").arg(after).arg("--out").arg(&out);
-    match before {
-        Some(b) => cmd.arg("--before").arg(b),
-        None => cmd.args(["--only", "after"]),
-    };
-    let o = run(&mut cmd);
+    let o = verify_output(work(), plan, before, after, name);
     let doc = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{name}: no JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)));
     (o, doc)
@@ -66,52 +42,19 @@ fn plan(name: &str) -> PathBuf {
     root().join("tests/data/binding").join(format!("{name}.toml"))
 }
 
-/// The check outcomes of one (side, phase) as `id=outcome:observed`.
-fn checks(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
-    let run =
-        doc["runs"].as_array().unwrap().iter().find(|r| r["side"] == side && r["phase"] == phase).unwrap();
-    run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}={}:{}",
-                c["id"].as_str().unwrap(),
-                c["outcome"].as_str().unwrap(),
-                c["observed"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 /// The fixture, with `mutation` (a backport folder) applied when given, built to binaries.
 fn build_fixture(name: &str, mutation: Option<PathBuf>) -> PathBuf {
-    let tree = work().join(format!("tree-{name}"));
-    let o = Command::new("cp")
-        .arg("-a")
-        .arg(root().join("testbeds/fixtures/cinder-icehouse"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(o.success());
+    let tree = fixture_tree(work(), name);
     if let Some(m) = mutation {
         let o = run(srukit().arg("apply").arg(&m).arg("--tree").arg(&tree));
         assert_eq!(o.status.code(), Some(0), "apply {}", m.display());
     }
-    let out = work().join(format!("build-{name}"));
-    let o = run(srukit().arg("build").arg("--tree").arg(&tree).arg("--out").arg(&out).arg("--binary-only"));
-    assert_eq!(o.status.code(), Some(0), "build {name}");
-    out
+    build_binary(work(), &tree, name)
 }
 
 fn before() -> &'static Path {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| build_fixture("before", None))
-}
-
-fn flagship_plan() -> PathBuf {
-    root().join("patches/lp1336568-iscsi-write-cache/verify.toml")
 }
 
 // ---- class 1: bind every check to the object under test ------------------------------------

@@ -2,40 +2,18 @@
 //! pipeline gives verification-done (and resumes), the tgt and real-cinder lanes show what
 //! design.md measured, and every mutation of the fix is caught. Root and the mirror needed.
 
+mod verify_common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn srukit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_srukit"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use verify_common::{
+    build_binary, checks, fixture_tree, flagship_plan, json_of, root, run, srukit, verify_output,
+};
 
 fn work() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new().prefix("srukit-verify-e2e").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-    })
-    .path()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("srukit runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    // One document (verify), or events with the summary on the last line (run --json).
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|_| {
-        let last =
-            text.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in {text}"));
-        serde_json::from_str(last).unwrap()
-    })
+    verify_common::work("srukit-verify-e2e")
 }
 
 /// The flagship pipeline, run once for every test that needs its builds.
@@ -60,39 +38,9 @@ fn flagship() -> &'static Path {
 }
 
 fn verify(plan: &Path, before: Option<&Path>, after: &str, name: &str) -> (Output, serde_json::Value) {
-    let out = work().join(name);
-    let mut cmd = srukit();
-    cmd.arg("--json").arg("verify").arg(plan).arg("--after").arg(after).arg("--out").arg(&out);
-    match before {
-        Some(b) => cmd.arg("--before").arg(b),
-        None => cmd.args(["--only", "after"]),
-    };
-    let o = run(&mut cmd);
+    let o = verify_output(work(), plan, before, after, name);
     let doc = json_of(&o);
     (o, doc)
-}
-
-fn flagship_plan() -> PathBuf {
-    root().join("patches/lp1336568-iscsi-write-cache/verify.toml")
-}
-
-/// The check outcomes of one (side, phase) as `id=outcome:observed`.
-fn checks(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
-    let run =
-        doc["runs"].as_array().unwrap().iter().find(|r| r["side"] == side && r["phase"] == phase).unwrap();
-    run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}={}:{}",
-                c["id"].as_str().unwrap(),
-                c["outcome"].as_str().unwrap(),
-                c["observed"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -152,21 +100,11 @@ fn a_bad_backport_dir_stops_before_any_stage() {
 
 /// Applies a mutation backport to a fresh copy of the fixture and builds its binary.
 fn build_mutation(name: &str) -> PathBuf {
-    let tree = work().join(format!("tree-{name}"));
-    let o = Command::new("cp")
-        .arg("-a")
-        .arg(root().join("testbeds/fixtures/cinder-icehouse"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(o.success());
+    let tree = fixture_tree(work(), name);
     let o =
         run(srukit().arg("apply").arg(root().join("testbeds/mutations").join(name)).arg("--tree").arg(&tree));
     assert_eq!(o.status.code(), Some(0), "apply {name}");
-    let out = work().join(format!("build-{name}"));
-    let o = run(srukit().arg("build").arg("--tree").arg(&tree).arg("--out").arg(&out).arg("--binary-only"));
-    assert_eq!(o.status.code(), Some(0), "build {name}");
-    out
+    build_binary(work(), &tree, name)
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! target file, and no report, result or log of the run holds it.
 //! Real packages (the flagship's own builds), real dpkg, real tgtd; root needed.
 
+mod verify_common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,31 +17,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-fn srukit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_srukit"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use verify_common::{flagship_plan, root, srukit, text};
 
 fn work() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("srukit-verify-inputs")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-    })
-    .path()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn flagship_plan() -> PathBuf {
-    root().join("patches/lp1336568-iscsi-write-cache/verify.toml")
+    verify_common::work("srukit-verify-inputs")
 }
 
 /// The flagship pipeline's builds (`srukit run`), made once: the real before and after

@@ -94,13 +94,8 @@ pub fn check(bytes: &[u8]) -> Vec<Problem> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    const DIFF: &str = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n";
-
-    fn problems(text: &str) -> Vec<(usize, String)> {
-        check(text.as_bytes()).into_iter().map(|p| (p.line, p.message)).collect()
-    }
+    use super::super::tests::{DIFF, problems};
+    use super::parse;
 
     #[test]
     fn each_problem_is_reported_at_its_line() {

@@ -224,9 +224,11 @@ fn strip_patch_tag(subject: &str) -> &str {
 mod tests {
     use super::*;
 
-    const DIFF: &str = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n";
+    /// A minimal diff after a header; shared with `check`'s tests.
+    pub(super) const DIFF: &str = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n";
 
-    fn problems(text: &str) -> Vec<(usize, String)> {
+    /// `check`'s problems as (line, message); shared with `check`'s tests.
+    pub(super) fn problems(text: &str) -> Vec<(usize, String)> {
         check(text.as_bytes()).into_iter().map(|p| (p.line, p.message)).collect()
     }
 
