@@ -143,3 +143,36 @@ fn bad_input_exits_2_and_names_the_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("schema_version 3; this srukit reads versions 1 to 2"), "{}", stderr(&o));
 }
+
+/// The SRU rule: a verdict on a local build is a pre-upload check. Every format says so,
+/// none sets a tag, and each names the tag a run on the proposed pocket's packages would set.
+#[test]
+fn a_local_build_is_a_pre_upload_check_with_no_tag() {
+    for (name, r, would) in [
+        ("local-done", local_build(done()), "verification-done-trusty"),
+        ("local-failed", local_build(failed()), "verification-failed-trusty"),
+    ] {
+        for format in ["launchpad", "markdown"] {
+            let t = render(name, &r, format, &[]);
+            assert!(t.contains("Pre-upload check (local-build"), "{name}/{format}:\n{t}");
+            assert!(t.contains(&format!("would set {would}")), "{name}/{format}:\n{t}");
+            assert!(!t.contains("Tag: "), "{name}/{format} sets a tag:\n{t}");
+        }
+        let head: Vec<String> =
+            render(name, &r, "launchpad", &[]).lines().take(5).map(String::from).collect();
+        assert!(
+            head.iter().any(|l| l.starts_with("Packages: local-build (") && l.contains("pre-upload")),
+            "{head:?}"
+        );
+        let junit = render(name, &r, "junit", &[]);
+        assert!(junit.contains(r#"name="provenance" value="local-build""#), "{junit}");
+        let json: serde_json::Value = serde_json::from_str(&render(name, &r, "json", &[])).unwrap();
+        assert_eq!(json["sides"]["after"]["provenance"], "local-build");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_result(&tmp.path().join("r"), &local_build(done()));
+    let o = srukit(&["--json", "report", dir.to_str().unwrap(), "--format", "launchpad"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "verification-done");
+    assert!(v["tag"].is_null(), "{v}");
+}

@@ -32,7 +32,11 @@ fn flagship() -> &'static Path {
         assert_eq!(o.status.code(), Some(0));
         assert_eq!(doc["before_version"], "1:2014.1.5-0ubuntu1");
         assert_eq!(doc["after_version"], "1:2014.1.5-0ubuntu2");
-        assert_eq!(doc["tag"], "verification-done-trusty");
+        // Local builds: a pre-upload check, which sets no tag and names the one a run on the
+        // proposed pocket's packages would set (the SRU rule).
+        assert!(doc["tag"].is_null(), "{doc:#}");
+        assert_eq!(doc["provenance"], "local-build");
+        assert_eq!(doc["would_tag"], "verification-done-trusty");
         out
     })
 }

@@ -45,7 +45,7 @@ struct Summary<'a> {
 pub fn run(args: ReportArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
     let result = report::load(&args.result_dir)?;
     let text = report::render(&result, args.format, args.series.as_deref())?;
-    let tag = result.verdict.tag(result.series(args.series.as_deref()));
+    let tag = result.tag(args.series.as_deref());
     if let Some(out) = &args.out {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsx::create_dir_all(dir)?;

@@ -52,6 +52,12 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let _ = writeln!(text, "{}", report.reason);
     if let Some(tag) = &report.tag {
         let _ = writeln!(text, "tag: {tag}");
+    } else if let Some(would) = &report.would_tag {
+        let _ = writeln!(
+            text,
+            "pre-upload check ({}): no tag; on the proposed pocket's packages: {would}",
+            report.provenance.as_str()
+        );
     }
     for (format, path) in &report.reports {
         let _ = writeln!(text, "{format:<10} {}", path.display());

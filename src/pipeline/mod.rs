@@ -99,7 +99,12 @@ pub struct PipelineReport {
     pub after_version: String,
     pub verdict: Verdict,
     pub reason: String,
+    /// Only for packages from the archive's proposed or security pocket.
     pub tag: Option<String>,
+    /// Where the after packages came from (`local-build` for the pipeline's own builds).
+    pub provenance: crate::verify::result::Provenance,
+    /// The tag the same verdict would set on packages from the proposed pocket.
+    pub would_tag: Option<String>,
     pub reports: BTreeMap<String, PathBuf>,
     pub stages: Vec<StageSummary>,
     pub seconds: f64,
@@ -200,7 +205,9 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
         after_version: version_of(&built_after),
         verdict: result.verdict,
         reason: result.reason.clone(),
-        tag: result.verdict.tag(Some(&series)),
+        tag: result.tag(Some(&series)),
+        provenance: result.provenance(),
+        would_tag: result.would_tag(Some(&series)),
         reports: REPORTS
             .iter()
             .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))

@@ -129,22 +129,36 @@ pub fn scalar(v: &Value) -> String {
     }
 }
 
-/// What the verifier does next, in one paragraph: the tag to set, or why there is none.
+/// What the verifier does next, in one paragraph: the tag to set, or why there is none. A
+/// verdict on packages that did not come from the archive's proposed or security pocket is a
+/// pre-upload check: it says so, and names the tag a run on the proposed packages would set.
 pub fn verdict_line(result: &VerifyResult, series: Option<&str>) -> String {
-    let series = result.series(series);
-    match (result.verdict, result.verdict.tag(series)) {
-        (Verdict::VerificationDone, Some(tag)) => {
-            format!("Verification done: every expectation held. Tag: {tag}")
+    let provenance = result.provenance();
+    let (tag, would) = (result.tag(series), result.would_tag(series));
+    let said = match result.verdict {
+        Verdict::VerificationDone => "Verification done: every expectation held.",
+        Verdict::VerificationFailed => {
+            "Verification FAILED: the new package does not behave as the plan expects."
         }
-        (Verdict::VerificationFailed, Some(tag)) => {
-            format!("Verification FAILED: the new package does not behave as the plan expects. Tag: {tag}")
+        Verdict::Inconclusive => {
+            return "INCONCLUSIVE: this run proves neither that the bug is fixed nor that it is not. Do not \
+                    set a verification-done tag."
+                .to_string();
         }
-        (Verdict::Inconclusive, _) => "INCONCLUSIVE: this run proves neither that the bug is fixed nor that \
-             it is not. Do not set a verification-done tag."
-            .to_string(),
-        (Verdict::Error, _) | (_, None) => "ERROR: a check could not run, so nothing was verified. Do not \
-             set a verification-done tag."
-            .to_string(),
+        Verdict::Error => {
+            return "ERROR: a check could not run, so nothing was verified. Do not set a verification-done \
+                    tag."
+                .to_string();
+        }
+    };
+    match (tag, would) {
+        (Some(tag), _) => format!("{said} Tag: {tag}"),
+        (None, Some(would)) => format!(
+            "Pre-upload check ({}: not the archive's proposed or security pocket, so no tag): {said} \
+             The same run on the packages from the proposed pocket would set {would}.",
+            provenance.as_str()
+        ),
+        (None, None) => format!("{said} No tag: the verdict names none."),
     }
 }
 

@@ -26,6 +26,7 @@ fn suite(r: &VerifyResult, run: &Run) -> TestSuite {
     suite.add_property(Property::new("plan", r.plan.name.as_str()));
     suite.add_property(Property::new("verdict", r.verdict.as_str()));
     suite.add_property(Property::new("versions", evidence::versions_line(r)));
+    suite.add_property(Property::new("provenance", r.provenance().as_str()));
     suite.add_property(Property::new("image", run.testbed.image.as_str()));
     suite.add_property(Property::new("image_sha256", run.testbed.image_sha256.as_str()));
     suite.add_property(Property::new("backend", run.testbed.backend.as_str()));

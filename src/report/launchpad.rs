@@ -26,6 +26,14 @@ fn header(s: &mut String, r: &VerifyResult, series: Option<&str>) {
     let _ = writeln!(s, "SRU verification ({target}) of {}: {}", bugs.join(", "), r.plan.summary);
     let _ = writeln!(s, "Versions: {}", evidence::versions_line(r));
     let _ = writeln!(s, "Verdict: {}", r.verdict);
+    let provenance = r.provenance();
+    if !provenance.counts_as_verification() {
+        let _ = writeln!(
+            s,
+            "Packages: {} (not from the archive's proposed or security pocket: a pre-upload check, no tag)",
+            provenance.as_str()
+        );
+    }
     let _ = writeln!(s, "Reason: {}", r.reason);
     let _ = writeln!(
         s,

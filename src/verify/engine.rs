@@ -11,7 +11,9 @@ use crate::testbed::OpenOptions;
 use crate::verify::VerifyError;
 use crate::verify::packages::{self, Package, PackageSource};
 use crate::verify::plan::Plan;
-use crate::verify::result::{PackageSet, PlanInfo, Run, Side, Sides, VerifyResult, VersionChange};
+use crate::verify::result::{
+    PackageSet, PlanInfo, Provenance, Run, Side, Sides, VerifyResult, VersionChange,
+};
 use crate::verify::run::{self, RunOutput, RunSpec};
 use crate::verify::update;
 
@@ -102,7 +104,16 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     for (side, pkgs) in &packages {
         let installed =
             outputs.iter().find(|o| o.run.side == *side).map(|o| o.installed.clone()).unwrap_or_default();
-        let set = PackageSet { packages: pkgs.iter().map(Package::under_test).collect(), installed };
+        let provenance = match side {
+            Side::Before => opts.before.as_ref(),
+            Side::After => opts.after.as_ref(),
+        }
+        .map_or(Provenance::LocalBuild, PackageSource::provenance);
+        let set = PackageSet {
+            provenance: Some(provenance),
+            packages: pkgs.iter().map(Package::under_test).collect(),
+            installed,
+        };
         match side {
             Side::Before => result_sides.before = Some(set),
             Side::After => result_sides.after = Some(set),

@@ -19,6 +19,15 @@ pub enum PackageSource {
 }
 
 impl PackageSource {
+    /// Where packages from this source come from, as the SRU rules count it.
+    pub fn provenance(&self) -> crate::verify::result::Provenance {
+        use crate::verify::result::Provenance;
+        match self {
+            PackageSource::Dir(_) => Provenance::LocalBuild,
+            PackageSource::Apt { .. } => Provenance::TestbedImage,
+        }
+    }
+
     pub fn parse(arg: &str) -> PackageSource {
         match arg.strip_prefix("apt:") {
             Some(spec) => match spec.split_once('=') {

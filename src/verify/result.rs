@@ -176,9 +176,49 @@ pub struct Sides {
     pub after: Option<PackageSet>,
 }
 
+/// Where a side's packages came from. The SRU process counts a verification only on the
+/// packages the archive will ship: its proposed or security pocket ("verification used
+/// packages from outside the archive (a local build or a PPA)" is a listed verification
+/// defect in Ubuntu's SRU documentation, `docs/SRU/howto/common-issues.rst`). Anything else
+/// is a pre-upload check, and the reports say so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provenance {
+    /// A `srukit build` output dir or a dir of .debs: built here, not by the archive.
+    #[default]
+    LocalBuild,
+    /// `apt:NAME[=VERSION]` as the testbed image carries it: the archive's package, but from
+    /// the image's suites, so no pocket is established.
+    TestbedImage,
+    /// From the archive's proposed pocket (`SERIES-proposed`, Debian's `-proposed-updates`).
+    Proposed,
+    /// From the archive's security pocket.
+    Security,
+}
+
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::LocalBuild => "local-build",
+            Provenance::TestbedImage => "testbed-image",
+            Provenance::Proposed => "proposed",
+            Provenance::Security => "security",
+        }
+    }
+
+    /// Whether a verdict on these packages is a verification the SRU team accepts.
+    pub fn counts_as_verification(self) -> bool {
+        matches!(self, Provenance::Proposed | Provenance::Security)
+    }
+}
+
 /// What one side installs, and what dpkg-query said was installed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PackageSet {
+    /// Where the packages came from; absent in results written before srukit recorded it,
+    /// which count as a local build (they were srukit's own builds or the image's packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     pub packages: Vec<PackageUnderTest>,
     /// `dpkg-query -W` inside the testbed, before any check ran.
     pub installed: Vec<InstalledPackage>,
@@ -553,6 +593,28 @@ impl VerifyResult {
     /// The series a report names: the one asked for, else the plan's.
     pub fn series<'a>(&'a self, asked: Option<&'a str>) -> Option<&'a str> {
         asked.or(self.plan.series.as_deref())
+    }
+
+    /// Where the packages under test came from: the after side's (the one the verdict is
+    /// about), or the before side's when only that one ran.
+    pub fn provenance(&self) -> Provenance {
+        self.sides
+            .after
+            .as_ref()
+            .or(self.sides.before.as_ref())
+            .and_then(|s| s.provenance)
+            .unwrap_or_default()
+    }
+
+    /// The tag to set on the bug: only for a verdict on packages from the archive's proposed
+    /// or security pocket. A local build's verdict is a pre-upload check ([`Self::would_tag`]).
+    pub fn tag(&self, series: Option<&str>) -> Option<String> {
+        self.provenance().counts_as_verification().then(|| self.would_tag(series)).flatten()
+    }
+
+    /// The tag this verdict would set on packages from the proposed pocket.
+    pub fn would_tag(&self, series: Option<&str>) -> Option<String> {
+        self.verdict.tag(self.series(series))
     }
 
     pub fn to_json_pretty(&self) -> String {

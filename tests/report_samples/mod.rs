@@ -187,6 +187,16 @@ fn base() -> VerifyResult {
     let mut r = VerifyResult::new(plan, at("2026-11-25T10:00:00Z"));
     r.sides.before = Some(package_set(OLD, "/srv/srukit-out/lp1336568/build-before"));
     r.sides.after = Some(package_set(NEW, "/srv/srukit-out/lp1336568/build-after"));
+    // The verification the SRU team counts: the after packages from the proposed pocket.
+    r.sides.after.as_mut().unwrap().provenance = Some(Provenance::Proposed);
+    r
+}
+
+/// The same result on a local build: a pre-upload check, which sets no tag.
+pub fn local_build(mut r: VerifyResult) -> VerifyResult {
+    for set in [&mut r.sides.before, &mut r.sides.after].into_iter().flatten() {
+        set.provenance = Some(Provenance::LocalBuild);
+    }
     r
 }
 
