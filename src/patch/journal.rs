@@ -259,10 +259,8 @@ mod tests {
         ];
         // Write only the journal: run execute on a copy of the plan with a failing write.
         let plan_then_fail = |_: ()| {
-            let mut w = undo
-                .iter()
-                .map(|w| Write::set(w.path.clone(), w.state().cloned()))
-                .collect::<Vec<_>>();
+            let mut w =
+                undo.iter().map(|w| Write::set(w.path.clone(), w.state().cloned())).collect::<Vec<_>>();
             w.push(Write::set("a/not-a-dir/x".into(), st("boom")));
             execute(root, &pc, "pop", &w)
         };
@@ -292,11 +290,7 @@ mod tests {
         let push = |extra: Option<Write>| {
             let mut w = vec![
                 Write { path: ".pc/p/a".into(), op: Op::MoveFrom("a".into()), before: Before::Absent },
-                Write {
-                    path: "a".into(),
-                    op: Op::Set(st("new")),
-                    before: Before::MovedTo(".pc/p/a".into()),
-                },
+                Write { path: "a".into(), op: Op::Set(st("new")), before: Before::MovedTo(".pc/p/a".into()) },
                 Write::fresh("b/new".into(), st("n").unwrap()),
             ];
             w.extend(extra);
@@ -323,10 +317,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let pc = root.join(".pc");
-        let w = vec![
-            Write::set(".pc/x".into(), st("1")),
-            Write::set("f/g".into(), st("2")),
-        ];
+        let w = vec![Write::set(".pc/x".into(), st("1")), Write::set("f/g".into(), st("2"))];
         // Journal and .pc appear, then a kill is simulated by writing the journal by hand.
         execute(root, &pc, "push", &w).unwrap();
         let mut doc = MAGIC.to_vec();

@@ -303,7 +303,11 @@ impl Quilt {
                 }
             }
             let stamp = dir.join(".timestamp");
-            pc_writes.push(if fresh { Write::fresh(stamp, empty()) } else { Write::set(stamp, Some(empty())) });
+            pc_writes.push(if fresh {
+                Write::fresh(stamp, empty())
+            } else {
+                Write::set(stamp, Some(empty()))
+            });
             report.applied.push(PushedPatch { name: e.name.clone(), offsets: done.offsets });
         }
         let mut writes = pc_writes;
