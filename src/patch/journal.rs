@@ -1,9 +1,11 @@
 //! All-or-nothing writes to a tree: the before-state of every path a push or pop will
 //! change is written first to `<QUILT_PC>/.srukit-journal` (through a temporary file and a
-//! rename, so it is whole or absent); then the tree and `.pc/` are written; removing the
-//! journal commits. A journal found later (the process was killed) is rolled back by the
-//! next srukit command on the tree, which restores every recorded path. Reads and writes
-//! the tree and its `.pc/` directory.
+//! rename, so it is whole or absent): the old contents, or, for an original that the push
+//! moves into `.pc/` as its backup (same inode, never written again), where it goes; then the
+//! tree and `.pc/` are written; removing the journal commits. A journal found later (the
+//! process was killed) is rolled back by the next srukit command on the tree, which moves
+//! originals back and restores every other recorded path. Reads and writes the tree and its
+//! `.pc/` directory.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
