@@ -78,7 +78,7 @@ pub fn pause() {
 /// old file or the new, and the old inode (maybe hard-linked elsewhere) is never written.
 pub fn put(path: &Path, st: &FileState) -> Result<(), FsError> {
     let tmp = tmp_path(path);
-    let _ = std::fs::remove_file(&tmp);
+    fsx::remove_file_if_exists(&tmp)?;
     fsx::write_new(&tmp, &st.data, st.mode)?;
     fsx::rename(&tmp, path)
 }
