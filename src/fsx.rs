@@ -37,6 +37,16 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     ctx("read", path, fs::read(path))
 }
 
+/// Reads a file whose size was just seen (no second stat): open, reads, close.
+pub fn read_sized(path: &Path, size: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = ctx("open", path, fs::File::open(path))?;
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    // Through `take`: File's own read_to_end would stat the file again for a size hint.
+    ctx("read", path, (&mut f).take(u64::MAX).read_to_end(&mut buf))?;
+    Ok(buf)
+}
+
 /// Opens a file for reading (e.g. a namespace handle for `setns`).
 pub fn open(path: &Path) -> Result<fs::File> {
     ctx("open", path, fs::File::open(path))
@@ -57,6 +67,32 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 
 pub fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     ctx("write", path, fs::write(path, contents))
+}
+
+/// Creates `path`, which must not exist, with `contents` and exactly `mode`: always a new
+/// inode, never written through an existing file or a hard link to one.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f =
+        ctx("create", path, fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path))?;
+    ctx("write", path, f.write_all(contents))?;
+    // open() applies the umask (and may drop set-id bits): fix the mode only then.
+    if mode & 0o7000 != 0 || mode & umask() != 0 {
+        ctx("chmod", path, f.set_permissions(fs::Permissions::from_mode(mode)))?;
+    }
+    Ok(())
+}
+
+/// The process's umask, read once (setting it back at once: nothing else runs yet).
+fn umask() -> u32 {
+    use nix::sys::stat::{Mode, umask};
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let old = umask(Mode::from_bits_truncate(0o022));
+        umask(old);
+        old.bits()
+    })
 }
 
 /// Writes through a temporary file in the same directory and renames it into place, so a
@@ -203,6 +239,18 @@ mod tests {
         let to_be = canonicalize_to_be(&dir.path().join("link/a/b")).unwrap();
         assert_eq!(to_be, real.join("a/b"));
         assert!(!real.join("a").exists(), "nothing is created");
+    }
+
+    #[test]
+    fn write_new_makes_a_new_file_with_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_new(&p, b"x", 0o664).unwrap();
+        assert_eq!(metadata(&p).unwrap().permissions().mode() & 0o7777, 0o664);
+        let err = write_new(&p, b"y", 0o644).unwrap_err();
+        assert!(err.to_string().contains(&*p.to_string_lossy()), "{err}");
+        assert_eq!(read(&p).unwrap(), b"x", "an existing file is never written through");
     }
 
     #[test]

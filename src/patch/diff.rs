@@ -63,7 +63,9 @@ fn malformed(line: usize, reason: impl Into<String>) -> ParseError {
 
 /// Splits into lines, each keeping its `\n` (the last one may lack it).
 fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split_inclusive(|&b| b == b'\n').collect()
+    let mut lines = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    lines.extend(bytes.split_inclusive(|&b| b == b'\n'));
+    lines
 }
 
 fn trim_eol(l: &[u8]) -> &[u8] {

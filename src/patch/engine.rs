@@ -89,6 +89,10 @@ fn state(ov: &mut Overlay, sec: &Section, path: &[u8]) -> Result<Option<FileStat
     ov.get(path).map(|s| s.cloned()).map_err(|p| problem(sec, path, p))
 }
 
+fn exists(ov: &mut Overlay, sec: &Section, path: &[u8]) -> Result<bool, Failure> {
+    ov.get(path).map(|s| s.is_some()).map_err(|p| problem(sec, path, p))
+}
+
 fn apply_section(ov: &mut Overlay, sec: &Section, done: &mut PatchApplied) -> Result<(), Failure> {
     let file_err = |file: &[u8], reason: &str| Failure::File {
         line: sec.line,
@@ -108,7 +112,7 @@ fn apply_section(ov: &mut Overlay, sec: &Section, done: &mut PatchApplied) -> Re
         let names: Vec<&Vec<u8>> = [&sec.old, &sec.new].into_iter().flatten().collect();
         let mut existing = Vec::new();
         for n in &names {
-            if state(ov, sec, n)?.is_some() {
+            if exists(ov, sec, n)? {
                 existing.push(*n);
             }
         }
@@ -126,16 +130,14 @@ fn apply_section(ov: &mut Overlay, sec: &Section, done: &mut PatchApplied) -> Re
     if input.is_none() && output.is_none() {
         return Err(file_err(b"", "no usable file name"));
     };
-    let in_state = match &input {
-        Some(p) => match state(ov, sec, p)? {
-            Some(s) => Some(s),
-            None => return Err(file_err(p, "the file to patch does not exist")),
-        },
-        None => None,
-    };
+    if let Some(p) = &input
+        && !exists(ov, sec, p)?
+    {
+        return Err(file_err(p, "the file to patch does not exist"));
+    }
     if let Some(out) = &output
         && input.as_ref() != Some(out)
-        && let Some(existing) = state(ov, sec, out)?
+        && let Some(existing) = ov.get(out).map_err(|e| problem(sec, out, e))?
         && !(input.is_none() && existing.data.is_empty())
     {
         // GNU patch -N: a creation over an existing file is a reversed or applied patch.
@@ -147,14 +149,20 @@ fn apply_section(ov: &mut Overlay, sec: &Section, done: &mut PatchApplied) -> Re
             done.backups.insert(p.clone(), before);
         }
     }
-    let source = in_state.as_ref().map(|s| s.data.as_slice()).unwrap_or_default();
     let target = output.as_ref().or(input.as_ref()).expect("one side named");
+    // The input is borrowed from the overlay, not copied: only the result is new.
+    let in_state = match &input {
+        Some(p) => ov.peek(p).flatten(),
+        None => None,
+    };
+    let source = in_state.map(|s| s.data.as_slice()).unwrap_or_default();
+    let in_mode = in_state.map(|s| s.mode);
     let applied =
         hunk::apply(source, &sec.hunks).map_err(|fail| Failure::Hunk { file: shown(target), fail })?;
     for o in &applied.offsets {
         done.offsets.push(FileOffset { file: shown(target), hunk: o.hunk, offset: o.offset });
     }
-    let mode = sec.new_mode.or(in_state.as_ref().map(|s| s.mode)).unwrap_or(0o644);
+    let mode = sec.new_mode.or(in_mode).unwrap_or(0o644);
     let set = |ov: &mut Overlay, p: &[u8], s: Option<FileState>| ov.set(p, s).map_err(|e| problem(sec, p, e));
     match &output {
         None => {

@@ -33,7 +33,11 @@ pub struct Applied {
 }
 
 fn split_lines(b: &[u8]) -> Vec<&[u8]> {
-    b.split_inclusive(|&c| c == b'\n').collect()
+    // Sized first (a counting pass is cheap): growing a large file's line vector by doubling
+    // copied it several times over.
+    let mut lines = Vec::with_capacity(b.iter().filter(|&&c| c == b'\n').count() + 1);
+    lines.extend(b.split_inclusive(|&c| c == b'\n'));
+    lines
 }
 
 struct Matcher<'a> {

@@ -1,10 +1,13 @@
 //! All-or-nothing writes to a tree: the before-state of every path a push or pop will
 //! change is written first to `<QUILT_PC>/.srukit-journal` (through a temporary file and a
-//! rename, so it is whole or absent); then the tree and `.pc/` are written; removing the
-//! journal commits. A journal found later (the process was killed) is rolled back by the
-//! next srukit command on the tree, which restores every recorded path. Reads and writes
-//! the tree and its `.pc/` directory.
+//! rename, so it is whole or absent): the old contents, or, for an original that the push
+//! moves into `.pc/` as its backup (same inode, never written again), where it goes; then the
+//! tree and `.pc/` are written; removing the journal commits. A journal found later (the
+//! process was killed) is rolled back by the next srukit command on the tree, which moves
+//! originals back and restores every other recorded path. Reads and writes the tree and its
+//! `.pc/` directory.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -12,22 +15,22 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::tree::{FileState, read_state};
+pub use super::writer::{Before, Op, Write};
+use super::writer::{move_file, pause, put, tmp_path};
 use crate::fsx::{self, FsError};
 
 pub const JOURNAL: &str = ".srukit-journal";
 const MAGIC: &[u8] = b"srukit-journal 1\n";
 
-/// One path to set: relative to the tree root, with its new state (None: remove it).
-pub struct Write {
-    pub path: PathBuf,
-    pub state: Option<FileState>,
-}
-
 #[derive(Serialize, Deserialize)]
 struct Entry {
     path: Vec<u8>,
-    /// (mode, offset, length) of the old contents in the blob area; None: it did not exist.
+    /// (mode, offset, length) of the old contents in the blob area; None: it did not exist
+    /// (or was moved to `moved_to`).
     before: Option<(u32, usize, usize)>,
+    /// Where this operation moves the original (a `.pc/` backup): a rollback moves it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moved_to: Option<Vec<u8>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,70 +49,55 @@ fn path_of(b: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(b))
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-    let mut t = b".".to_vec();
-    t.extend_from_slice(&name);
-    t.extend_from_slice(b".srukit-tmp");
-    path.with_file_name(OsStr::from_bytes(&t))
-}
-
-/// The kill test's hook: sleep this many microseconds after every write step, so that a
-/// SIGKILL can land between any two of them.
-fn pause() {
-    if let Some(us) = std::env::var_os("SRUKIT_TEST_PAUSE_US").and_then(|v| v.to_str()?.parse::<u64>().ok()) {
-        std::thread::sleep(std::time::Duration::from_micros(us));
-    }
-}
-
-/// Writes a file through a temporary sibling and a rename, with its mode.
-fn put(path: &Path, st: &FileState) -> Result<(), FsError> {
-    use std::os::unix::fs::PermissionsExt;
-    let tmp = tmp_path(path);
-    fsx::write(&tmp, &st.data)?;
-    fsx::set_permissions(&tmp, std::fs::Permissions::from_mode(st.mode))?;
-    fsx::rename(&tmp, path)
-}
-
-/// Removes `dir` and its parents while they are empty, stopping at `stop`.
-fn prune(mut dir: &Path, stop: &Path) {
-    while dir != stop && dir.starts_with(stop) {
-        if std::fs::remove_dir(dir).is_err() {
-            break;
-        }
-        match dir.parent() {
-            Some(p) => dir = p,
-            None => break,
-        }
-    }
-}
-
 /// Performs `writes` under `root` all or nothing. `pc` is the `.pc` directory (absolute).
 pub fn execute(root: &Path, pc: &Path, op: &str, writes: &[Write]) -> Result<(), FsError> {
     let pc_created = !pc.is_dir();
     let mut blobs = Vec::new();
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(writes.len());
+    let mut existed = Vec::with_capacity(writes.len());
     let mut dirs_created: Vec<PathBuf> = Vec::new();
+    // Directories seen to exist, and those to create (parents first): each is looked at once.
+    let (mut dirs_seen, mut dirs_new): (HashSet<PathBuf>, HashSet<PathBuf>) = Default::default();
     for w in writes {
         let abs = root.join(&w.path);
-        let before = read_state(&abs)?.map(|st| {
-            let off = blobs.len();
-            blobs.extend_from_slice(&st.data);
-            (st.mode, off, st.data.len())
-        });
-        entries.push(Entry { path: bytes_of(&w.path), before });
-        if w.state.is_some() {
-            let mut d = abs.parent();
-            while let Some(dir) = d {
-                if dir == root
-                    || dir == pc
-                    || dir.is_dir()
-                    || dirs_created.iter().any(|c| root.join(c) == dir)
-                {
-                    break;
+        let (before, moved_to) = match &w.before {
+            Before::Read => {
+                let st = read_state(&abs)?;
+                let before = st.map(|st| {
+                    let off = blobs.len();
+                    blobs.extend_from_slice(&st.data);
+                    (st.mode, off, st.data.len())
+                });
+                (before, None)
+            }
+            Before::Absent => (None, None),
+            Before::MovedTo(to) => (None, Some(bytes_of(to))),
+        };
+        existed.push(before.is_some());
+        entries.push(Entry { path: bytes_of(&w.path), before, moved_to });
+        if !matches!(w.op, Op::Set(None)) {
+            // Top down: only the topmost missing directory is looked at; all below it are new.
+            let ancestors: Vec<&Path> = abs
+                .ancestors()
+                .skip(1)
+                .take_while(|d| *d != root && *d != pc && (d.starts_with(root) || d.starts_with(pc)))
+                .collect();
+            let mut missing = false;
+            for dir in ancestors.into_iter().rev() {
+                if missing || dirs_new.contains(dir) {
+                    missing = true;
+                    if dirs_new.insert(dir.to_path_buf()) {
+                        dirs_created.push(dir.strip_prefix(root).unwrap_or(dir).to_path_buf());
+                    }
+                } else if !dirs_seen.contains(dir) {
+                    if dir.is_dir() {
+                        dirs_seen.insert(dir.to_path_buf());
+                    } else {
+                        missing = true;
+                        dirs_new.insert(dir.to_path_buf());
+                        dirs_created.push(dir.strip_prefix(root).unwrap_or(dir).to_path_buf());
+                    }
                 }
-                dirs_created.push(dir.strip_prefix(root).unwrap_or(dir).to_path_buf());
-                d = dir.parent();
             }
         }
     }
@@ -141,7 +129,7 @@ pub fn execute(root: &Path, pc: &Path, op: &str, writes: &[Write]) -> Result<(),
         fsx::rename(&tmp, &journal)?;
     }
     pause();
-    if let Err(e) = apply_writes(root, pc, writes, &dirs_created) {
+    if let Err(e) = super::writer::apply(root, pc, writes, &existed, &dirs_created) {
         rollback(root, pc)?;
         return Err(e);
     }
@@ -161,27 +149,6 @@ fn staging_dir(pc: &Path) -> PathBuf {
     let mut name = pc.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
     name.extend_from_slice(b".srukit-tmp");
     pc.with_file_name(OsStr::from_bytes(&name))
-}
-
-fn apply_writes(root: &Path, pc: &Path, writes: &[Write], dirs: &[PathBuf]) -> Result<(), FsError> {
-    for d in dirs.iter().rev() {
-        fsx::create_dir_all(&root.join(d))?;
-    }
-    for w in writes {
-        let abs = root.join(&w.path);
-        match &w.state {
-            Some(st) => put(&abs, st)?,
-            None => {
-                fsx::remove_file_if_exists(&abs)?;
-                let stop = if abs.starts_with(pc) { pc } else { root };
-                if let Some(parent) = abs.parent() {
-                    prune(parent, stop);
-                }
-            }
-        }
-        pause();
-    }
-    Ok(())
 }
 
 /// If an interrupted push or pop left a journal (or staging files), restores the tree to
@@ -223,7 +190,17 @@ fn rollback(root: &Path, pc: &Path) -> Result<String, FsError> {
     let nl = body.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated"))?;
     let m: Manifest = serde_json::from_slice(&body[..nl]).map_err(|e| bad(&e.to_string()))?;
     let blobs = &body[nl + 1..];
+    // Moved originals go back first: their backup paths are removed just below.
     for e in &m.entries {
+        if let Some(to) = &e.moved_to {
+            let (abs, backup) = (root.join(path_of(&e.path)), root.join(path_of(to)));
+            let _ = std::fs::remove_file(tmp_path(&abs));
+            if std::fs::symlink_metadata(&backup).is_ok() {
+                move_file(&backup, &abs)?;
+            }
+        }
+    }
+    for e in m.entries.iter().filter(|e| e.moved_to.is_none()) {
         let abs = root.join(path_of(&e.path));
         let _ = std::fs::remove_file(tmp_path(&abs));
         match e.before {
@@ -268,9 +245,9 @@ mod tests {
         std::fs::write(root.join("a"), "old").unwrap();
         let pc = root.join(".pc");
         let writes = vec![
-            Write { path: "a".into(), state: st("new") },
-            Write { path: "d/e/new".into(), state: st("x") },
-            Write { path: ".pc/p/a".into(), state: st("old") },
+            Write::set("a".into(), st("new")),
+            Write::set("d/e/new".into(), st("x")),
+            Write::set(".pc/p/a".into(), st("old")),
         ];
         execute(root, &pc, "push", &writes).unwrap();
         assert_eq!(std::fs::read(root.join("a")).unwrap(), b"new");
@@ -278,17 +255,15 @@ mod tests {
 
         // Simulate a kill after the journal: write the journal of an undo, then recover.
         let undo = [
-            Write { path: "a".into(), state: st("old") },
-            Write { path: "d/e/new".into(), state: None },
-            Write { path: ".pc/p/a".into(), state: None },
+            Write::set("a".into(), st("old")),
+            Write::set("d/e/new".into(), None),
+            Write::set(".pc/p/a".into(), None),
         ];
         // Write only the journal: run execute on a copy of the plan with a failing write.
         let plan_then_fail = |_: ()| {
-            let mut w = undo
-                .iter()
-                .map(|w| Write { path: w.path.clone(), state: w.state.clone() })
-                .collect::<Vec<_>>();
-            w.push(Write { path: "a/not-a-dir/x".into(), state: st("boom") });
+            let mut w =
+                undo.iter().map(|w| Write::set(w.path.clone(), w.state().cloned())).collect::<Vec<_>>();
+            w.push(Write::set("a/not-a-dir/x".into(), st("boom")));
             execute(root, &pc, "pop", &w)
         };
         assert!(plan_then_fail(()).is_err(), "a failing write is an error");
@@ -299,15 +274,52 @@ mod tests {
         assert_eq!(recover(root, &pc).unwrap(), None);
     }
 
+    /// A push moves the original into `.pc/` (same inode) and creates the working file anew:
+    /// a hard link to the original elsewhere never sees the new contents, and a rollback
+    /// moves the original back.
+    #[test]
+    fn moved_originals_keep_their_inode_and_come_back_on_rollback() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir(&root).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "orig").unwrap();
+        std::fs::hard_link(&outside, root.join("a")).unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let orig_ino = ino(&outside);
+        let pc = root.join(".pc");
+        let push = |extra: Option<Write>| {
+            let mut w = vec![
+                Write { path: ".pc/p/a".into(), op: Op::MoveFrom("a".into()), before: Before::Absent },
+                Write { path: "a".into(), op: Op::Set(st("new")), before: Before::MovedTo(".pc/p/a".into()) },
+                Write::fresh("b/new".into(), st("n").unwrap()),
+            ];
+            w.extend(extra);
+            execute(&root, &pc, "push", &w)
+        };
+
+        // A push that fails on its last write rolls back: the original inode is back.
+        assert!(push(Some(Write::set("a/not-a-dir/x".into(), st("boom")))).is_err());
+        assert_eq!(ino(&root.join("a")), orig_ino, "the original inode is back in place");
+        assert_eq!(std::fs::read(root.join("a")).unwrap(), b"orig");
+        assert!(!root.join(".pc/p/a").exists() && !root.join("b").exists());
+
+        push(None).unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"orig", "the link was not written through");
+        assert_eq!(ino(&root.join(".pc/p/a")), orig_ino, "the backup is the original inode");
+        assert_ne!(ino(&root.join("a")), orig_ino, "the working file is a new inode");
+        assert_eq!(std::fs::read(root.join("a")).unwrap(), b"new");
+        assert_eq!(std::fs::read(root.join("b/new")).unwrap(), b"n");
+        assert!(!pc.join(JOURNAL).exists());
+    }
+
     #[test]
     fn rollback_of_a_created_pc_removes_it() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let pc = root.join(".pc");
-        let w = vec![
-            Write { path: ".pc/x".into(), state: st("1") },
-            Write { path: "f/g".into(), state: st("2") },
-        ];
+        let w = vec![Write::set(".pc/x".into(), st("1")), Write::set("f/g".into(), st("2"))];
         // Journal and .pc appear, then a kill is simulated by writing the journal by hand.
         execute(root, &pc, "push", &w).unwrap();
         let mut doc = MAGIC.to_vec();
@@ -315,8 +327,8 @@ mod tests {
             op: "push".into(),
             pc_created: true,
             entries: vec![
-                Entry { path: b".pc/x".to_vec(), before: None },
-                Entry { path: b"f/g".to_vec(), before: None },
+                Entry { path: b".pc/x".to_vec(), before: None, moved_to: None },
+                Entry { path: b"f/g".to_vec(), before: None, moved_to: None },
             ],
             dirs_created: vec![b"f".to_vec()],
         };

@@ -13,8 +13,9 @@ pub mod hunk;
 pub mod journal;
 mod report;
 pub mod tree;
+mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use engine::FileOffset;
@@ -26,7 +27,7 @@ use crate::fsx::{self, FsError};
 use crate::reporter::{Quiet, Reporter};
 use diff::ParseError;
 use engine::Failure;
-use journal::Write;
+use journal::{Before, Op, Write};
 use tree::{FileState, Overlay};
 
 #[derive(Debug, thiserror::Error)]
@@ -272,26 +273,63 @@ impl Quilt {
         let step = rep.step(&format!("push {} patch(es)", end - start));
         let mut ov = Overlay::new(&self.root);
         let mut pc_writes: Vec<Write> = Vec::new();
+        let pc_exists = self.pc.is_dir();
+        // Tree file -> the backup its original inode moves to (its first backup in this push).
+        let mut moved: HashMap<Vec<u8>, PathBuf> = HashMap::new();
+        let mut backed_up = std::collections::HashSet::new();
         for e in &self.series[start..end] {
             let bytes = self.read_patch(&e.name)?;
             let done = engine::apply_patch(&mut ov, &bytes, e.strip).map_err(|f| self.error(&e.name, f))?;
             let dir = self.pc_rel(&e.name);
+            // A `.pc/<patch>` left from elsewhere: its files are read and journaled as they are.
+            let fresh = !pc_exists || std::fs::symlink_metadata(self.pc.join(&e.name)).is_err();
+            let empty = || FileState { data: Vec::new(), mode: 0o644 };
             for (path, before) in done.backups {
-                // quilt's backup-files: a copy of the old file, or an empty file for a new one.
-                let st = before.unwrap_or(FileState { data: Vec::new(), mode: 0o644 });
-                pc_writes.push(Write { path: dir.join(tree::rel_path(&path)), state: Some(st) });
+                let backup = dir.join(tree::rel_path(&path));
+                let first = backed_up.insert(path.clone());
+                // quilt's backups: the original itself (moved, as GNU patch --backup does),
+                // the state left by the patches below, or an empty file for a new one.
+                match before {
+                    Some(_) if first && fresh => {
+                        pc_writes.push(Write {
+                            path: backup.clone(),
+                            op: Op::MoveFrom(tree::rel_path(&path).to_path_buf()),
+                            before: Before::Absent,
+                        });
+                        moved.insert(path, backup);
+                    }
+                    st if fresh => pc_writes.push(Write::fresh(backup, st.unwrap_or_else(empty))),
+                    st => pc_writes.push(Write::set(backup, Some(st.unwrap_or_else(empty)))),
+                }
             }
-            pc_writes.push(Write {
-                path: dir.join(".timestamp"),
-                state: Some(FileState { data: Vec::new(), mode: 0o644 }),
+            let stamp = dir.join(".timestamp");
+            pc_writes.push(if fresh {
+                Write::fresh(stamp, empty())
+            } else {
+                Write::set(stamp, Some(empty()))
             });
             report.applied.push(PushedPatch { name: e.name.clone(), offsets: done.offsets });
         }
         let mut writes = pc_writes;
         let changes = ov.changes();
         report.files_changed = changes.len();
-        for (path, _, after) in changes {
-            writes.push(Write { path: tree::rel_path(path).to_path_buf(), state: after.cloned() });
+        for (path, before, after) in &changes {
+            let before = match (moved.remove(*path), before) {
+                (Some(b), _) => Before::MovedTo(b),
+                (None, None) => Before::Absent,
+                (None, Some(_)) => Before::Read,
+            };
+            let path = tree::rel_path(path).to_path_buf();
+            writes.push(Write { path, op: Op::Set(after.cloned()), before });
+        }
+        // A moved original whose file ends as it began (patches that cancel out) comes back
+        // as a new file all the same.
+        let mut unchanged: Vec<_> = moved.into_iter().collect();
+        unchanged.sort();
+        for (path, b) in unchanged {
+            let after = ov.peek(&path).flatten().cloned();
+            let path = tree::rel_path(&path).to_path_buf();
+            writes.push(Write { path, op: Op::Set(after), before: Before::MovedTo(b) });
         }
         writes.extend(self.pc_metadata()?);
         let names: Vec<String> = self.series[..end].iter().map(|e| e.name.clone()).collect();
@@ -346,10 +384,7 @@ impl Quilt {
                 ov.set(path, before.clone()).map_err(|p| self.error(&e.name, path_failure(path, p)))?;
             }
             for f in walk_files(&dir)? {
-                pc_writes.push(Write {
-                    path: f.strip_prefix(&self.root).unwrap_or(&f).to_path_buf(),
-                    state: None,
-                });
+                pc_writes.push(Write::set(f.strip_prefix(&self.root).unwrap_or(&f).to_path_buf(), None));
             }
             report.removed.push(e.name.clone());
         }
@@ -357,7 +392,7 @@ impl Quilt {
         let changes = ov.changes();
         report.files_changed = changes.len();
         for (path, _, after) in changes {
-            writes.push(Write { path: tree::rel_path(path).to_path_buf(), state: after.cloned() });
+            writes.push(Write::set(tree::rel_path(path).to_path_buf(), after.cloned()));
         }
         writes.extend(pc_writes);
         let names: Vec<String> = self.applied[..keep].to_vec();
@@ -421,10 +456,8 @@ impl Quilt {
             (".quilt_series", format!("{}\n", self.series_name)),
         ] {
             if !self.pc.join(file).exists() {
-                w.push(Write {
-                    path: self.pc_file(file),
-                    state: Some(FileState { data: text.into_bytes(), mode: 0o644 }),
-                });
+                let state = FileState { data: text.into_bytes(), mode: 0o644 };
+                w.push(Write::fresh(self.pc_file(file), state));
             }
         }
         Ok(w)
@@ -436,7 +469,7 @@ impl Quilt {
             data: names.iter().flat_map(|n| format!("{n}\n").into_bytes()).collect(),
             mode: 0o644,
         });
-        Write { path: self.pc_file("applied-patches"), state }
+        Write::set(self.pc_file("applied-patches"), state)
     }
 }
 

@@ -307,3 +307,39 @@ fn series_errors_and_inconsistent_state_are_bad_input() {
     std::fs::write(t.path().join(".pc/applied-patches"), "b\n").unwrap();
     assert!(matches!(Quilt::open(t.path()), Err(PatchError::State { .. })));
 }
+
+/// The push keeps each original in `.pc/` as the same inode (quilt's backups are the
+/// originals too) and gives every working file a new inode: a file hard-linked from outside
+/// the tree (`cp -al`) never sees a patch, neither after push nor after pop. Two patches
+/// that cancel out still leave the file in place, with its contents.
+#[test]
+fn hard_linked_originals_are_moved_never_written_through() {
+    use std::os::unix::fs::MetadataExt;
+    let p1 = b"--- a/a\n+++ b/a\n@@ -1 +1 @@\n-one\n+ONE\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-bee\n+BEE\n";
+    let p2 = b"--- a/a\n+++ b/a\n@@ -1 +1 @@\n-ONE\n+uno\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-BEE\n+bee\n";
+    let t = tree(&[("a", b"one\n"), ("b", b"bee\n")], "p1\np2\n", &[("p1", p1), ("p2", p2)]);
+    let root = t.path();
+    let outside = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (outside.path().join("a"), outside.path().join("b"));
+    std::fs::hard_link(root.join("a"), &out_a).unwrap();
+    std::fs::hard_link(root.join("b"), &out_b).unwrap();
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let before = snapshot(root);
+
+    push_all(root).unwrap();
+    assert_eq!(std::fs::read(&out_a).unwrap(), b"one\n", "the link outside is not written through");
+    assert_eq!(std::fs::read(&out_b).unwrap(), b"bee\n");
+    assert_eq!(ino(&root.join(".pc/p1/a")), ino(&out_a), "the backup is the original inode");
+    assert_ne!(ino(&root.join("a")), ino(&out_a), "the working file is a new inode");
+    assert_eq!(read(root, "a"), b"uno\n");
+    assert_eq!(read(root, ".pc/p2/a"), b"ONE\n");
+    assert_eq!(read(root, "b"), b"bee\n", "patches that cancel out leave the file as it was");
+    assert_ne!(ino(&root.join("b")), ino(&out_b));
+
+    Quilt::open(root).unwrap().pop(Target::All, &Quiet).unwrap();
+    assert_eq!(std::fs::read(&out_a).unwrap(), b"one\n");
+    assert_eq!(std::fs::read(&out_b).unwrap(), b"bee\n");
+    let mut after = snapshot(root);
+    after.retain(|k, _| !k.starts_with(".pc"));
+    assert_eq!(before, after);
+}

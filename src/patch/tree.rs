@@ -3,7 +3,7 @@
 //! at the end, as dpkg-source's `analyze` demands); every change stays in memory until the
 //! journal writes it. Reads the tree; writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -34,6 +34,8 @@ struct Slot {
 pub struct Overlay {
     root: PathBuf,
     files: BTreeMap<Vec<u8>, Slot>,
+    /// Directories (relative) already seen to be real directories, not symlinks.
+    dirs: HashSet<Vec<u8>>,
 }
 
 pub fn rel_path(rel: &[u8]) -> &Path {
@@ -42,7 +44,7 @@ pub fn rel_path(rel: &[u8]) -> &Path {
 
 impl Overlay {
     pub fn new(root: &Path) -> Overlay {
-        Overlay { root: root.to_path_buf(), files: BTreeMap::new() }
+        Overlay { root: root.to_path_buf(), files: BTreeMap::new(), dirs: HashSet::new() }
     }
 
     pub fn root(&self) -> &Path {
@@ -84,7 +86,7 @@ impl Overlay {
     }
 
     /// Refuses paths that leave the tree or name something other than a regular file.
-    fn load(&self, rel: &[u8]) -> Result<Option<FileState>, PathProblem> {
+    fn load(&mut self, rel: &[u8]) -> Result<Option<FileState>, PathProblem> {
         let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
         if rel.is_empty()
             || rel.starts_with(b"/")
@@ -93,8 +95,14 @@ impl Overlay {
             return Err(PathProblem::Unsafe("not a plain relative path inside the tree".into()));
         }
         let mut p = self.root.clone();
+        let mut prefix_len = 0;
         for (i, c) in comps.iter().enumerate() {
             p.push(OsStr::from_bytes(c));
+            prefix_len += c.len() + usize::from(i > 0);
+            let last = i + 1 == comps.len();
+            if !last && self.dirs.contains(&rel[..prefix_len]) {
+                continue;
+            }
             let md = match std::fs::symlink_metadata(&p) {
                 Ok(md) => md,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -103,18 +111,20 @@ impl Overlay {
                 }
                 Err(source) => return Err(PathProblem::Io(fsx::FsError { op: "stat", path: p, source })),
             };
-            let last = i + 1 == comps.len();
             if md.file_type().is_symlink() {
                 return Err(PathProblem::Unsafe(format!("goes through the symlink {}", p.display())));
             }
             if !last && !md.is_dir() {
                 return Err(PathProblem::Unsafe(format!("{} is not a directory", p.display())));
             }
+            if !last {
+                self.dirs.insert(rel[..prefix_len].to_vec());
+            }
             if last {
                 if !md.is_file() {
                     return Err(PathProblem::Unsafe("is not a regular file".into()));
                 }
-                let data = fsx::read(&p).map_err(PathProblem::Io)?;
+                let data = fsx::read_sized(&p, md.len()).map_err(PathProblem::Io)?;
                 return Ok(Some(FileState { data, mode: md.permissions().mode() & 0o7777 }));
             }
         }
