@@ -22,15 +22,18 @@ pub fn cache() -> PathBuf {
 }
 
 /// The package's .dsc, downloaded on first use.
+/// The .dsc a download dir holds, if any.
+fn dsc_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "dsc"))
+}
+
 pub fn dsc(pkg: &str) -> PathBuf {
     let dir = cache().join("sources").join(pkg);
-    let find = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "dsc"))
-    };
+    let find = || dsc_in(&dir);
     if let Some(d) = find() {
         return d;
     }
@@ -76,13 +79,7 @@ fn pinned_apt() -> Vec<String> {
 pub fn dsc_pinned(pkg: &str, version: &str) -> PathBuf {
     static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let dir = cache().join("sources-pinned").join(format!("{pkg}_{version}"));
-    let find = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "dsc"))
-    };
+    let find = || dsc_in(&dir);
     if let Some(d) = find() {
         return d;
     }
