@@ -15,21 +15,7 @@ fn repo() -> PathBuf {
 
 /// The flagship's after tree (fixture + `srukit apply`), with its orig beside it.
 fn flagship_after(tmp: &Path) -> PathBuf {
-    let tree = tmp.join("cinder-2014.1.5");
-    let cp = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(repo().join("testbeds/fixtures/cinder-icehouse"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(cp.success());
-    let mk = std::process::Command::new("bash")
-        .arg(repo().join("testbeds/fixtures/make-orig.sh"))
-        .arg(&tree)
-        .arg(tmp)
-        .output()
-        .unwrap();
-    assert!(mk.status.success(), "{}", text(&mk.stderr));
+    let tree = cinder_fixture_with_orig(tmp);
     let r = srukit(&[
         "apply",
         repo().join("patches/lp1336568-iscsi-write-cache").to_str().unwrap(),

@@ -20,22 +20,8 @@ fn build(tree: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 #[test]
 fn cinder_builds_before_and_after_apply() {
     let tmp = tempfile::tempdir().unwrap();
-    let tree = tmp.path().join("cinder-2014.1.5");
-    let cp = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(repo().join("testbeds/fixtures/cinder-icehouse"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(cp.success());
     // The fixture's orig, made by its own reproducible script, beside the tree.
-    let mk = std::process::Command::new("bash")
-        .arg(repo().join("testbeds/fixtures/make-orig.sh"))
-        .arg(&tree)
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert!(mk.status.success(), "{}", text(&mk.stderr));
+    let tree = cinder_fixture_with_orig(tmp.path());
     let orig = tmp.path().join("cinder_2014.1.5.orig.tar.gz");
     let orig_sha = sha256sum(&orig);
 

@@ -28,6 +28,15 @@ fn verify(plan: &Path, before: Option<&Path>, after: &str, name: &str) -> (Outpu
 }
 
 /// Never verification-done, and the exit code says so (1: failed or inconclusive, 3: error).
+/// The volume's own LUN kept the write cache: the target file and WCE say on, and its data
+/// is at risk, or between thresholds when the busy host wrote some back: never "safe".
+fn assert_volume_still_write_back(got: &[String]) {
+    for want in ["target-file=fail:on", "wce=fail:on"] {
+        assert!(got.contains(&want.to_string()), "{got:?}");
+    }
+    assert!(got[3].starts_with("data-at-risk=fail:"), "{got:?}");
+}
+
 fn assert_not_done(o: &Output, doc: &serde_json::Value, name: &str) {
     let verdict = doc["verdict"].as_str().unwrap_or_default();
     assert!(
@@ -66,11 +75,7 @@ fn a_decoy_lun_configured_as_expected_proves_nothing() {
     assert_eq!(o.status.code(), Some(1));
     let got = checks(&doc, "after", "off");
     // The volume's LUN (2, per-LUN write-cache on), not the decoy at LUN 1.
-    for want in ["target-file=fail:on", "wce=fail:on"] {
-        assert!(got.contains(&want.to_string()), "{got:?}");
-    }
-    // At risk, or between thresholds when the busy host wrote some back: never "safe".
-    assert!(got[3].starts_with("data-at-risk=fail:"), "{got:?}");
+    assert_volume_still_write_back(&got);
     let wce = &doc["runs"][0]["checks"][1]["evidence"];
     assert_eq!(wce["object"]["lun"], 2, "{wce:#}");
     assert!(wce["object"]["backing_store"].as_str().unwrap().contains("/lun-"), "{wce:#}");
@@ -108,11 +113,7 @@ fn a_package_that_puts_the_setting_on_a_decoy_lun_is_verification_failed() {
     assert_eq!(doc["verdict"], "verification-failed", "{doc:#}");
     assert_eq!(o.status.code(), Some(1));
     let got = checks(&doc, "after", "off");
-    for want in ["target-file=fail:on", "wce=fail:on"] {
-        assert!(got.contains(&want.to_string()), "{got:?}");
-    }
-    // At risk, or between thresholds when the busy host wrote some back: never "safe".
-    assert!(got[3].starts_with("data-at-risk=fail:"), "{got:?}");
+    assert_volume_still_write_back(&got);
 }
 
 // ---- class 2: evidence must agree with itself ------------------------------------------------

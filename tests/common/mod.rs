@@ -143,3 +143,26 @@ pub fn probe_package(parent: &Path, fail_build: bool) -> PathBuf {
     std::fs::set_permissions(tree.join("debian/rules"), std::fs::Permissions::from_mode(0o755)).unwrap();
     tree
 }
+
+/// A copy of the flagship fixture (`testbeds/fixtures/cinder-icehouse`) at
+/// `PARENT/cinder-2014.1.5`, with its orig made beside it by the fixture's own reproducible
+/// `make-orig.sh`.
+pub fn cinder_fixture_with_orig(parent: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tree = parent.join("cinder-2014.1.5");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(repo.join("testbeds/fixtures/cinder-icehouse"))
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let mk = Command::new("bash")
+        .arg(repo.join("testbeds/fixtures/make-orig.sh"))
+        .arg(&tree)
+        .arg(parent)
+        .output()
+        .unwrap();
+    assert!(mk.status.success(), "{}", text(&mk.stderr));
+    tree
+}
