@@ -1,0 +1,320 @@
+//! The Debian 12 lanes (issue 15, section 3) through the real binary, on packages from the
+//! archive: bookworm (the point release, bug present) against bookworm-security (fixed),
+//! pinned to exact versions. Each lane: before reproduces and after is fixed
+//! (`verification-done`, every check on the outcome its plan expects); the fixed package on
+//! both sides or the sides swapped is refused by the update rule (exit 2); the fixed package
+//! alone on the before side is never a reproduction (`inconclusive`), and the old package
+//! alone on the after side is `verification-failed`. The unzip lane also runs end to end
+//! through `srukit run` from `apt-get source unzip=6.0-28` with its backport folder: local
+//! builds, `verification-done` as a pre-upload check. Root, the mirror and host network
+//! needed (the testbeds install from the archive).
+
+mod verify_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use verify_common::{json_of, root, run, srukit};
+
+fn work() -> &'static Path {
+    verify_common::work("srukit-lanes-debian")
+}
+
+/// One lane: its plan, the source's binary named in `apt:`, and the two archive versions.
+struct Lane {
+    name: &'static str,
+    plan: &'static str,
+    package: &'static str,
+    before: &'static str,
+    after: &'static str,
+    /// (side, phase, [(check id, the outcome it must match)]) for every run of the plan.
+    outcomes: &'static [(&'static str, &'static str, &'static [(&'static str, &'static str)])],
+    /// The plan has an `upgrade` step: every run starts on the before packages, so the old
+    /// package cannot be put on the after side alone.
+    upgrade: bool,
+}
+
+const JQ: Lane = Lane {
+    name: "jq",
+    plan: "testbeds/plans/cve-2026-32316-jq.toml",
+    package: "jq",
+    before: "1.6-2.1+deb12u2",
+    after: "1.6-2.1+deb12u3",
+    outcomes: &[
+        (
+            "before",
+            "default",
+            &[
+                ("repeat-too-long", "abort"),
+                ("repeat-three", "ok"),
+                ("repeat-zero", "ok"),
+                ("repeat-fraction", "ok"),
+            ],
+        ),
+        (
+            "after",
+            "default",
+            &[
+                ("repeat-too-long", "fixed"),
+                ("repeat-three", "ok"),
+                ("repeat-zero", "ok"),
+                ("repeat-fraction", "ok"),
+            ],
+        ),
+    ],
+    upgrade: false,
+};
+
+const ZIP: Lane = Lane {
+    name: "zip",
+    plan: "testbeds/plans/deb-1143866-zip.toml",
+    package: "zip",
+    before: "3.0-13",
+    after: "3.0-13+deb12u1",
+    outcomes: &[
+        ("before", "default", &[("injection", "injected"), ("marker", "created"), ("plain-archive", "ok")]),
+        ("after", "default", &[("injection", "quoted"), ("marker", "absent"), ("plain-archive", "ok")]),
+    ],
+    upgrade: false,
+};
+
+const UNZIP: Lane = Lane {
+    name: "unzip",
+    plan: "patches/deb-1142905-unzip-smartzip/verify.toml",
+    package: "unzip",
+    before: "6.0-28",
+    after: "6.0-28+deb12u1",
+    outcomes: &[
+        ("before", "default", &[("zipinfo", "crash"), ("unzip-test", "ok")]),
+        ("after", "default", &[("zipinfo", "fixed"), ("unzip-test", "ok")]),
+    ],
+    upgrade: false,
+};
+
+const BEFORE_CA: &[(&str, &str)] = &[
+    ("package", "installed"),
+    ("comodo-link", "trusted"),
+    ("emsign-link", "trusted"),
+    ("bundle-comodo", "trusted"),
+    ("selection", "selected"),
+    ("verify-comodo", "trusted"),
+];
+const AFTER_CA: &[(&str, &str)] = &[
+    ("package", "installed"),
+    ("comodo-link", "distrusted"),
+    ("emsign-link", "distrusted"),
+    ("bundle-comodo", "distrusted"),
+    ("selection", "deselected"),
+    ("verify-comodo", "distrusted"),
+];
+
+const CA_CERTIFICATES: Lane = Lane {
+    name: "ca-certificates",
+    plan: "testbeds/plans/deb-1151413-ca-certificates.toml",
+    package: "ca-certificates",
+    before: "20230311+deb12u1",
+    after: "20250419~deb12u2",
+    outcomes: &[
+        ("before", "default", BEFORE_CA),
+        ("before", "local-ca", BEFORE_CA),
+        ("after", "default", AFTER_CA),
+        ("after", "local-ca", AFTER_CA),
+    ],
+    upgrade: true,
+};
+
+impl Lane {
+    fn old(&self) -> String {
+        format!("apt:{}={}@bookworm", self.package, self.before)
+    }
+
+    fn new(&self) -> String {
+        format!("apt:{}={}@bookworm-security", self.package, self.after)
+    }
+
+    /// `srukit --json verify PLAN` with `args`, into `work/<lane>-<name>`.
+    fn verify(&self, name: &str, args: &[&str]) -> (Output, PathBuf) {
+        let out = work().join(format!("{}-{name}", self.name));
+        let o = run(srukit()
+            .arg("--json")
+            .arg("verify")
+            .arg(root().join(self.plan))
+            .args(args)
+            .arg("--out")
+            .arg(&out));
+        (o, out)
+    }
+}
+
+fn result(out: &Path) -> serde_json::Value {
+    let path = out.join("result.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap()
+}
+
+/// The outcome each check of one run matched, as `id=outcome`, in the plan's order.
+fn matched(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
+    let runs = doc["runs"].as_array().unwrap_or_else(|| panic!("no runs: {doc:#}"));
+    let run = runs
+        .iter()
+        .find(|r| r["side"] == side && r["phase"] == phase)
+        .unwrap_or_else(|| panic!("no run {side}/{phase}: {doc:#}"));
+    run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c["id"].as_str().unwrap(), c["matched_outcome"].as_str().unwrap_or("?")))
+        .collect()
+}
+
+fn expected(rows: &[(&str, &str)]) -> Vec<String> {
+    let mut v: Vec<String> = rows.iter().map(|(id, o)| format!("{id}={o}")).collect();
+    v.sort();
+    v
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// The packages a side really had, as dpkg-query reported them in the testbed.
+fn side_versions(doc: &serde_json::Value, side: &str) -> String {
+    doc["sides"][side].to_string()
+}
+
+/// Before reproduces, after is fixed, on the archive's packages: verification-done, and
+/// every check of every run matched the outcome the plan names for it.
+fn assert_done(lane: &Lane) {
+    let (o, out) = lane.verify("done", &["--before", &lane.old(), "--after", &lane.new()]);
+    let doc = result(&out);
+    assert_eq!(doc["verdict"], "verification-done", "{}: {doc:#}", lane.name);
+    assert_eq!(o.status.code(), Some(0), "{}", lane.name);
+    assert_eq!(json_of(&o)["verdict"], "verification-done");
+    for (side, phase, rows) in lane.outcomes {
+        assert_eq!(sorted(matched(&doc, side, phase)), expected(rows), "{} {side}/{phase}", lane.name);
+    }
+    // The versions under test are the pinned ones, as dpkg-query saw them in the testbeds.
+    assert!(side_versions(&doc, "before").contains(lane.before), "{}: {doc:#}", lane.name);
+    assert!(side_versions(&doc, "after").contains(lane.after), "{}: {doc:#}", lane.name);
+}
+
+/// The fixed package on both sides, and the sides swapped: not an update, refused before
+/// any testbed (exit 2) naming the versions; no result, so never verification-done.
+fn assert_not_an_update_is_refused(lane: &Lane) {
+    for (name, before, after) in [("same", lane.new(), lane.new()), ("swapped", lane.new(), lane.old())] {
+        let (o, out) = lane.verify(name, &["--before", &before, "--after", &after]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{} {name}: {stderr}", lane.name);
+        assert!(stderr.contains(lane.after), "{} {name}: {stderr}", lane.name);
+        assert!(!out.join("result.json").exists(), "{} {name}: a result was written", lane.name);
+    }
+}
+
+/// The fixed package alone on the before side: the bug does not reproduce, so the plan
+/// cannot call the update verified (inconclusive, exit 1); the bug's outcome did not match.
+/// The old package alone on the after side: verification-failed (exit 1).
+fn assert_each_side_tells_the_versions_apart(lane: &Lane) {
+    let (o, out) = lane.verify("fixed-as-before", &["--only", "before", "--before", &lane.new()]);
+    let doc = result(&out);
+    assert_eq!(doc["verdict"], "inconclusive", "{}: {doc:#}", lane.name);
+    assert_eq!(o.status.code(), Some(1), "{}", lane.name);
+    for (side, phase, rows) in lane.outcomes.iter().filter(|(s, _, _)| *s == "before") {
+        let got = sorted(matched(&doc, side, phase));
+        // The fixed package matches what the plan expects of the after side.
+        let after_rows = lane.outcomes.iter().find(|(s, p, _)| *s == "after" && p == phase).unwrap().2;
+        assert_ne!(got, expected(rows), "{} {side}/{phase}", lane.name);
+        assert_eq!(got, expected(after_rows), "{} {side}/{phase}", lane.name);
+    }
+    if lane.upgrade {
+        return;
+    }
+    let (o, out) = lane.verify("old-as-after", &["--only", "after", "--after", &lane.old()]);
+    let doc = result(&out);
+    assert_eq!(doc["verdict"], "verification-failed", "{}: {doc:#}", lane.name);
+    assert_eq!(o.status.code(), Some(1), "{}", lane.name);
+    for (side, phase, rows) in lane.outcomes.iter().filter(|(s, _, _)| *s == "after") {
+        let before_rows = lane.outcomes.iter().find(|(s, p, _)| *s == "before" && p == phase).unwrap().2;
+        let got = sorted(matched(&doc, side, phase));
+        assert_ne!(got, expected(rows), "{} {side}/{phase}", lane.name);
+        assert_eq!(got, expected(before_rows), "{} {side}/{phase}", lane.name);
+    }
+}
+
+fn lane(lane: &Lane) {
+    assert_not_an_update_is_refused(lane);
+    assert_done(lane);
+    assert_each_side_tells_the_versions_apart(lane);
+}
+
+#[test]
+fn jq_cve_2026_32316_abort_on_a_long_repeat() {
+    lane(&JQ);
+}
+
+#[test]
+fn zip_1143866_test_command_injection() {
+    lane(&ZIP);
+}
+
+#[test]
+fn unzip_1142905_zipinfo_smartzip_fault() {
+    lane(&UNZIP);
+}
+
+#[test]
+fn ca_certificates_1151413_upgrade_distrusts_two_roots_and_keeps_a_local_ca() {
+    lane(&CA_CERTIFICATES);
+}
+
+/// The unzip lane end to end as a release engineer prepares the update: the old tree from
+/// `apt-get source unzip=6.0-28`, the backport folder's patch (Debian's own, DEP-3 header as
+/// published), both sides built locally: verification-done as a pre-upload check.
+#[test]
+fn unzip_1142905_run_from_the_source_package_is_a_pre_upload_check() {
+    let out = work().join("unzip-run");
+    let o = run(srukit()
+        .arg("--json")
+        .arg("run")
+        .arg(root().join("patches/deb-1142905-unzip-smartzip"))
+        .args(["--source", "unzip=6.0-28"])
+        .arg("--out")
+        .arg(&out));
+    let doc = json_of(&o);
+    assert_eq!(doc["verdict"], "verification-done", "{doc:#}");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(doc["before_version"], "6.0-28");
+    assert_eq!(doc["after_version"], "6.0-28+deb12u1");
+    // Local builds never set the tag: the verdict names the one a run on the archive's
+    // security or proposed packages would set.
+    assert!(doc["tag"].is_null(), "{doc:#}");
+    assert_eq!(doc["provenance"], "local-build");
+    assert_eq!(doc["would_tag"], "verification-done-bookworm");
+
+    let result = result(&out.join("verify"));
+    for (side, phase, rows) in UNZIP.outcomes {
+        assert_eq!(sorted(matched(&result, side, phase)), expected(rows), "{side}/{phase}");
+    }
+    // The patch went in as published: the after tree's copy is the backport folder's, byte
+    // for byte, and the changelog entry closes the bug.
+    let published =
+        std::fs::read(root().join("patches/deb-1142905-unzip-smartzip/can-2026-2034443.patch")).unwrap();
+    let applied = walk_find(&out, "can-2026-2034443.patch");
+    assert!(!applied.is_empty(), "the patch is in no tree under {}", out.display());
+    for p in applied {
+        assert_eq!(std::fs::read(&p).unwrap(), published, "{}", p.display());
+    }
+    let lp = std::fs::read_to_string(out.join("report/launchpad.txt")).unwrap();
+    assert!(lp.contains("6.0-28+deb12u1"), "{lp}");
+    assert!(lp.contains("pre-upload"), "{lp}");
+}
+
+/// Every file named `name` below `dir`.
+fn walk_find(dir: &Path, name: &str) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name() == name)
+        .map(|e| e.into_path())
+        .collect()
+}
