@@ -18,7 +18,9 @@ use crate::verify::result::{Side, Verdict, VerifyResult};
 pub struct VerifyArgs {
     /// The verification plan (TOML), e.g. patches/<name>/verify.toml.
     pub plan: PathBuf,
-    /// The old packages: a `srukit build` output dir, a dir of .debs, or apt:NAME[=VERSION].
+    /// The old packages: a `srukit build` output dir, a dir of .debs, apt:NAME[=VERSION] (as
+    /// the testbed image carries it) or apt:NAME[=VERSION]@SUITE (from the archive's suite,
+    /// e.g. bookworm, bookworm-security, bookworm-proposed-updates).
     #[arg(long, value_name = "PKGS")]
     pub before: Option<String>,
     /// The new packages (as --before).
@@ -62,8 +64,8 @@ pub fn backend_of(arg: BackendArg) -> Backend {
 pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let plan = Plan::load(&args.plan)?;
     let opts = Options {
-        before: args.before.as_deref().map(PackageSource::parse),
-        after: args.after.as_deref().map(PackageSource::parse),
+        before: args.before.as_deref().map(PackageSource::parse).transpose()?,
+        after: args.after.as_deref().map(PackageSource::parse).transpose()?,
         only: args.only.map(Side::from),
         out: args.out.clone(),
         jobs: args.jobs,

@@ -81,6 +81,9 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     crate::fsx::create_dir_all(&raw_logs)?;
     crate::fsx::set_permissions(&raw_logs, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
 
+    // apt in the testbed fetches what an archive package depends on and the image lacks.
+    let mut open = opts.open.clone();
+    open.host_network |= packages.iter().flat_map(|(_, p)| p).any(|p| p.archive.is_some());
     let mut specs = Vec::new();
     for (side, pkgs) in &packages {
         for phase in &plan.raw.phases {
@@ -90,7 +93,7 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
                 phase,
                 packages: pkgs,
                 image: &image,
-                open: opts.open.clone(),
+                open: open.clone(),
                 log_dir: raw_logs.join(format!("{side}-{}", phase.name)),
             });
         }
@@ -102,18 +105,24 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
 
     let mut result_sides = Sides { before: None, after: None };
     for (side, pkgs) in &packages {
-        let installed =
+        let mut installed =
             outputs.iter().find(|o| o.run.side == *side).map(|o| o.installed.clone()).unwrap_or_default();
-        let provenance = match side {
-            Side::Before => opts.before.as_ref(),
-            Side::After => opts.after.as_ref(),
+        // The side's provenance is its weakest package's: one local build makes the whole
+        // side a pre-upload check.
+        let provenance = Provenance::weakest(pkgs.iter().map(|p| p.origin.provenance));
+        let mut under_test: Vec<_> = pkgs.iter().map(Package::under_test).collect();
+        for p in &mut under_test {
+            if let Some(i) = installed.iter_mut().find(|i| i.name == p.name) {
+                p.status = std::mem::take(&mut i.status);
+                p.policy = std::mem::take(&mut i.policy);
+            }
+            // The image's package is named by the image, once it is known.
+            if let Some(o) = p.origin.as_mut().filter(|o| o.provenance == Provenance::TestbedImage) {
+                o.archive = image.name.clone();
+            }
         }
-        .map_or(Provenance::LocalBuild, PackageSource::provenance);
-        let set = PackageSet {
-            provenance: Some(provenance),
-            packages: pkgs.iter().map(Package::under_test).collect(),
-            installed,
-        };
+        let set =
+            PackageSet { provenance: Some(provenance.unwrap_or_default()), packages: under_test, installed };
         match side {
             Side::Before => result_sides.before = Some(set),
             Side::After => result_sides.after = Some(set),
@@ -131,6 +140,21 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         PlanInfo::new(plan.raw.name.clone(), plan.path.display().to_string(), plan.raw.summary.clone())
     });
     info.path = plan.path.display().to_string();
+    // A bare plan on archive packages: the suite says which release the update is for (the
+    // after side's, the one a tag is about), so the tag names its series.
+    if opts.info.is_none()
+        && let Some(suite) = [Side::After, Side::Before]
+            .iter()
+            .filter_map(|s| packages.iter().find(|(side, _)| side == s))
+            .flat_map(|(_, p)| p)
+            .find_map(|p| p.archive.as_ref().map(|a| &a.suite))
+    {
+        info.series.get_or_insert_with(|| suite.series.clone());
+        info.distro = match suite.distro {
+            crate::verify::archive::Distro::Debian => "debian".into(),
+            crate::verify::archive::Distro::Ubuntu => "ubuntu".into(),
+        };
+    }
     let out_dir = crate::fsx::canonicalize(&opts.out)?;
     let mut result = VerifyResult {
         schema_version: crate::verify::result::SCHEMA_VERSION,

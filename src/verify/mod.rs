@@ -2,6 +2,7 @@
 //! the behaviour where the bug lives. Reads a plan and two package sets; writes
 //! `result.json` (the `result` types) and per-run logs into the output dir.
 
+pub mod archive;
 pub mod checks;
 pub mod engine;
 pub mod ini_edit;

@@ -181,7 +181,10 @@ pub struct Sides {
 /// packages from outside the archive (a local build or a PPA)" is a listed verification
 /// defect in Ubuntu's SRU documentation, `docs/SRU/howto/common-issues.rst`). Anything else
 /// is a pre-upload check, and the reports say so.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The variants are ordered from the weakest evidence to the strongest: a side's provenance
+/// is the weakest of its packages' ([`Provenance::weakest`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Provenance {
     /// A `srukit build` output dir or a dir of .debs: built here, not by the archive.
@@ -190,9 +193,14 @@ pub enum Provenance {
     /// `apt:NAME[=VERSION]` as the testbed image carries it: the archive's package, but from
     /// the image's suites, so no pocket is established.
     TestbedImage,
+    /// From the archive's point release (`SERIES`, e.g. `bookworm`): what users have before
+    /// the update, never the update itself.
+    Release,
+    /// From the archive's stable-updates pocket (`SERIES-updates`): released already.
+    Updates,
     /// From the archive's proposed pocket (`SERIES-proposed`, Debian's `-proposed-updates`).
     Proposed,
-    /// From the archive's security pocket.
+    /// From the archive's security pocket (`SERIES-security`).
     Security,
 }
 
@@ -201,6 +209,8 @@ impl Provenance {
         match self {
             Provenance::LocalBuild => "local-build",
             Provenance::TestbedImage => "testbed-image",
+            Provenance::Release => "release",
+            Provenance::Updates => "updates",
             Provenance::Proposed => "proposed",
             Provenance::Security => "security",
         }
@@ -209,6 +219,48 @@ impl Provenance {
     /// Whether a verdict on these packages is a verification the SRU team accepts.
     pub fn counts_as_verification(self) -> bool {
         matches!(self, Provenance::Proposed | Provenance::Security)
+    }
+
+    /// The weakest of several packages' provenances: one local build among archive packages
+    /// makes the whole side a local build (the verdict is about all of them together).
+    pub fn weakest(all: impl IntoIterator<Item = Provenance>) -> Option<Provenance> {
+        all.into_iter().min()
+    }
+}
+
+/// Where one package under test came from: the archive's suite (and so its pocket) and the
+/// mirror it was fetched from, the testbed image, or a local build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub provenance: Provenance,
+    /// The archive suite (`bookworm-security`); empty for a local build or the image's package.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub suite: String,
+    /// The archive's URI (`http://deb.debian.org/debian-security`), or the image's name for
+    /// a package the testbed image carries.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub archive: String,
+}
+
+impl std::fmt::Display for Origin {
+    /// `bookworm-security (security pocket) at http://deb.debian.org/debian-security`,
+    /// `local build`, `the testbed image bookworm-tgt`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.provenance {
+            Provenance::LocalBuild => f.write_str("local build"),
+            Provenance::TestbedImage if self.archive.is_empty() => f.write_str("the testbed image"),
+            Provenance::TestbedImage => write!(f, "the testbed image {}", self.archive),
+            p => {
+                match p {
+                    Provenance::Release => write!(f, "{} (the point release)", self.suite)?,
+                    p => write!(f, "{} ({} pocket)", self.suite, p.as_str())?,
+                }
+                if !self.archive.is_empty() {
+                    write!(f, " at {}", self.archive)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -229,17 +281,37 @@ pub struct PackageSet {
 pub struct PackageUnderTest {
     pub name: String,
     pub version: String,
-    /// The .deb's file name (empty for an `apt:` package until apt downloaded it).
+    /// The .deb's file name (empty for an `apt:` package the image carries).
     pub file: String,
     pub sha256: String,
-    /// Where it came from: the .deb's path, or `apt:NAME=VERSION` for the mirror.
+    /// Where it came from: the .deb's path, or `apt:NAME=VERSION[@SUITE]`.
     pub source: String,
+    /// The archive suite and pocket, the image, or a local build; absent in results written
+    /// before srukit recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// `apt-cache policy NAME` inside the testbed, before any check: the version installed
+    /// and every suite that offers one (what SRU verifiers are asked to paste).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+    /// `dpkg-query -W -f '${db:Status-Abbrev} ${Version}'` inside the testbed, before any
+    /// check (`ii  1.0-1`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
 }
 
+/// A package dpkg-query reported installed in a testbed: a package under test, or another
+/// binary of its source package pinned to the same upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledPackage {
     pub name: String,
     pub version: String,
+    /// What the run read for the package under test (copied into its [`PackageUnderTest`],
+    /// so not written twice).
+    #[serde(skip)]
+    pub status: String,
+    #[serde(skip)]
+    pub policy: String,
 }
 
 /// Which package version a run tested.
@@ -456,13 +528,21 @@ impl PackageUnderTest {
             file: file.into(),
             sha256: sha256.into(),
             source: source.into(),
+            origin: None,
+            policy: String::new(),
+            status: String::new(),
         }
     }
 }
 
 impl InstalledPackage {
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> InstalledPackage {
-        InstalledPackage { name: name.into(), version: version.into() }
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            status: String::new(),
+            policy: String::new(),
+        }
     }
 }
 

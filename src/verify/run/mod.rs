@@ -4,6 +4,7 @@
 //! daemon's and the steps' logs into the run's log dir. The checks themselves, at each
 //! observation point: `observe`.
 
+mod install;
 mod observe;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use crate::testbed::{ExecRequest, Image, MemCgroup, OpenOptions, Testbed};
 use crate::verify::packages::Package;
 use crate::verify::plan::{self, Phase, Plan};
 use crate::verify::result::{CheckId, ConfigEdit, InstalledPackage, Run, Side};
+pub(crate) use install::{confirm_installed, install};
 use observe::{Point, merge, observe_point};
 
 /// How long a step or the daemon's start may take before the run is an error.
@@ -139,67 +141,6 @@ pub(crate) fn describe(check: CheckId, expected: &str) -> String {
         CheckId::ODirect => format!("O_DIRECT {expected}"),
         CheckId::DataAtRisk => expected.to_string(),
     }
-}
-
-fn install(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<()> {
-    let debs: Vec<&Package> = packages.iter().filter(|p| p.deb.is_some()).collect();
-    if debs.is_empty() {
-        return Ok(());
-    }
-    // No init runs in a testbed: keep maintainer scripts from trying to start services.
-    exec_ok(
-        tb,
-        ExecRequest::shell(
-            "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && mkdir -p /tmp/srukit-debs",
-        ),
-    )?;
-    let mut argv = vec!["dpkg".to_string(), "-i".into(), "--force-confold".into()];
-    for p in debs {
-        let deb = p.deb.as_ref().expect("filtered on deb");
-        let inside = Path::new("/tmp/srukit-debs").join(deb.file_name().unwrap_or_default());
-        tb.copy_in(deb, &inside).map_err(|e| format!("copy {} in: {e}", deb.display()))?;
-        argv.push(inside.display().to_string());
-    }
-    exec_ok(tb, ExecRequest::new(argv).env("DEBIAN_FRONTEND", "noninteractive"))?;
-    Ok(())
-}
-
-/// A verifier who tests another version than the one in -proposed has verified nothing:
-/// dpkg inside the testbed must report exactly the packages under test, and their files
-/// must be the ones the .debs carry.
-fn confirm_installed(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<Vec<InstalledPackage>> {
-    let mut installed = Vec::new();
-    for p in packages {
-        let out = exec_ok(
-            tb,
-            ExecRequest::new(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${Version}", &p.name]),
-        )
-        .map_err(|e| format!("package {} is not installed in the testbed: {e}", p.name))?;
-        let (status, version) = out.split_once('\t').unwrap_or(("", ""));
-        if status.trim() != "ii" {
-            return Err(format!("package {} is in dpkg state `{}`, not installed", p.name, status.trim()));
-        }
-        if let Some(want) = &p.version
-            && want != version
-        {
-            return Err(format!(
-                "package {} is installed at {version}, but the version under test is {want}",
-                p.name
-            ));
-        }
-        if p.deb.is_some() {
-            let changed = exec_ok(tb, ExecRequest::new(["dpkg", "--verify", &p.name]))?;
-            if !changed.trim().is_empty() {
-                return Err(format!(
-                    "installed files of {} differ from the package: {}",
-                    p.name,
-                    changed.trim()
-                ));
-            }
-        }
-        installed.push(InstalledPackage::new(p.name.clone(), version.to_string()));
-    }
-    Ok(installed)
 }
 
 fn edit_config(tb: &mut dyn Testbed, edit: &crate::verify::plan::ConfigEdit) -> Fallible<()> {
