@@ -73,15 +73,31 @@ fn packages(s: &mut String, r: &VerifyResult) {
     }
 }
 
+/// Each package with its origin, file and hash, then what dpkg and `apt-cache policy` said
+/// inside the testbed before any check (the output SRU verifiers are asked to share).
 fn package_set(s: &mut String, r: &VerifyResult, label: &str, set: &PackageSet) {
     let _ = writeln!(s, "{label}:");
     for p in &set.packages {
         let _ = writeln!(s, "  {} {}", p.name, p.version);
+        if let Some(origin) = &p.origin {
+            let _ = writeln!(s, "    origin: {origin}");
+        }
         if !p.file.is_empty() {
             let _ = writeln!(s, "    file:   {}", evidence::public_path(r, &p.file));
         }
-        let _ = writeln!(s, "    sha256: {}", p.sha256);
+        if !p.sha256.is_empty() {
+            let _ = writeln!(s, "    sha256: {}", p.sha256);
+        }
         let _ = writeln!(s, "    from:   {}", evidence::public_path(r, &p.source));
+        if !p.status.is_empty() {
+            let _ = writeln!(s, "    dpkg:   {}", p.status);
+        }
+        if !p.policy.is_empty() {
+            let _ = writeln!(s, "    $ apt-cache policy {}", p.name);
+            for l in p.policy.lines() {
+                let _ = writeln!(s, "      {l}");
+            }
+        }
     }
     if !set.installed.is_empty() {
         let inst: Vec<String> = set.installed.iter().map(|i| format!("{} {}", i.name, i.version)).collect();

@@ -31,28 +31,7 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
         }
     }
 
-    let _ = writeln!(s, "\n## Packages tested\n");
-    let _ = writeln!(s, "| Side | Package | Version | File | sha256 | From |\n|---|---|---|---|---|---|");
-    for side in [Side::Before, Side::After] {
-        for p in r.side(side).map(|set| set.packages.as_slice()).unwrap_or(&[]) {
-            let _ = writeln!(
-                s,
-                "| {side} | {} | `{}` | {} | `{}` | {} |",
-                cell(&p.name),
-                cell(&p.version),
-                cell(&evidence::public_path(r, &p.file)),
-                p.sha256,
-                cell(&evidence::public_path(r, &p.source))
-            );
-        }
-    }
-    for side in [Side::Before, Side::After] {
-        if let Some(set) = r.side(side).filter(|set| !set.installed.is_empty()) {
-            let inst: Vec<String> =
-                set.installed.iter().map(|i| format!("`{} {}`", i.name, i.version)).collect();
-            let _ = writeln!(s, "\nInstalled on the {side} side (dpkg-query): {}", inst.join(", "));
-        }
-    }
+    packages(&mut s, r);
 
     let _ = writeln!(s, "\n## Test case as run\n");
     for run in &r.runs {
@@ -80,6 +59,49 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
         phase_table(&mut s, r, phase);
     }
     s
+}
+
+/// One row per package (origin, file, hash), then each one's dpkg status and `apt-cache
+/// policy` from inside the testbed, folded.
+fn packages(s: &mut String, r: &VerifyResult) {
+    let _ = writeln!(s, "\n## Packages tested\n");
+    let _ = writeln!(
+        s,
+        "| Side | Package | Version | Origin | File | sha256 | From |\n|---|---|---|---|---|---|---|"
+    );
+    for side in [Side::Before, Side::After] {
+        for p in r.side(side).map(|set| set.packages.as_slice()).unwrap_or(&[]) {
+            let _ = writeln!(
+                s,
+                "| {side} | {} | `{}` | {} | {} | `{}` | {} |",
+                cell(&p.name),
+                cell(&p.version),
+                cell(&p.origin.as_ref().map(|o| o.to_string()).unwrap_or_default()),
+                cell(&evidence::public_path(r, &p.file)),
+                p.sha256,
+                cell(&evidence::public_path(r, &p.source))
+            );
+        }
+    }
+    for side in [Side::Before, Side::After] {
+        let Some(set) = r.side(side) else { continue };
+        for p in set.packages.iter().filter(|p| !p.policy.is_empty() || !p.status.is_empty()) {
+            let _ = writeln!(
+                s,
+                "\n<details><summary>{side}: {} {} (dpkg: {})</summary>\n\n```\n$ apt-cache policy {}\n{}\n```\n\n</details>",
+                p.name,
+                p.version,
+                cell(&p.status),
+                p.name,
+                p.policy
+            );
+        }
+        if !set.installed.is_empty() {
+            let inst: Vec<String> =
+                set.installed.iter().map(|i| format!("`{} {}`", i.name, i.version)).collect();
+            let _ = writeln!(s, "\nInstalled on the {side} side (dpkg-query): {}", inst.join(", "));
+        }
+    }
 }
 
 fn phase_table(s: &mut String, r: &VerifyResult, phase: &str) {

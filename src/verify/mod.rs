@@ -2,14 +2,14 @@
 //! the behaviour where the bug lives. Reads a plan and two package sets; writes
 //! `result.json` (the `result` types) and per-run logs into the output dir.
 
+pub mod archive;
 pub mod checks;
 pub mod engine;
+pub mod families;
 pub mod ini_edit;
 pub mod iscsi;
 pub mod packages;
 pub mod plan;
-pub mod plan_spans;
-pub mod plan_vars;
 pub mod redact;
 pub mod result;
 pub mod run;

@@ -1,48 +1,78 @@
 //! The packages under test for one side: a `srukit build` output dir (its manifest.json),
-//! a dir of .debs, or `apt:NAME[=VERSION]` from the mirror. Resolved on the host into files
-//! with name, version, source package and sha256, so the result can say exactly what was
-//! tested; and the update rule: every after package is its before package's source, newer.
+//! a dir of .debs, `apt:NAME[=VERSION]` as the testbed image carries it, or
+//! `apt:NAME[=VERSION]@SUITE` from the archive's suite. Resolved on the host into files with
+//! name, version, source package, sha256 and origin, so the result can say exactly what was
+//! tested and where it came from; the update rule then holds them to each other (`update`).
 
 use std::path::{Path, PathBuf};
 
 use crate::process::Cmd;
 use crate::verify::VerifyError;
-use crate::verify::result::PackageUnderTest;
+use crate::verify::archive::{Archive, Suite};
+use crate::verify::result::{Origin, PackageUnderTest, Provenance};
 
 /// What the user named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackageSource {
     /// A build output dir (with manifest.json) or any dir of .deb files.
     Dir(PathBuf),
-    /// A package from the mirror: used as the image has it, or fetched with `apt-get download`.
-    Apt { name: String, version: Option<String> },
+    /// A package by name: as the image has it (`suite: None`), or from an archive suite,
+    /// installed in the testbed with apt from that suite.
+    Apt { name: String, version: Option<String>, suite: Option<Suite> },
 }
 
 impl PackageSource {
     /// Where packages from this source come from, as the SRU rules count it.
-    pub fn provenance(&self) -> crate::verify::result::Provenance {
-        use crate::verify::result::Provenance;
+    pub fn provenance(&self) -> Provenance {
         match self {
             PackageSource::Dir(_) => Provenance::LocalBuild,
-            PackageSource::Apt { .. } => Provenance::TestbedImage,
+            PackageSource::Apt { suite: None, .. } => Provenance::TestbedImage,
+            PackageSource::Apt { suite: Some(s), .. } => s.provenance,
         }
     }
 
-    pub fn parse(arg: &str) -> PackageSource {
-        match arg.strip_prefix("apt:") {
-            Some(spec) => match spec.split_once('=') {
-                Some((n, v)) => PackageSource::Apt { name: n.to_string(), version: Some(v.to_string()) },
-                None => PackageSource::Apt { name: spec.to_string(), version: None },
-            },
-            None => PackageSource::Dir(PathBuf::from(arg)),
+    /// `DIR`, `apt:NAME`, `apt:NAME=VERSION`, `apt:NAME@SUITE`, `apt:NAME=VERSION@SUITE`. A
+    /// name, version or suite that cannot be one is bad input, named (exit 2).
+    pub fn parse(arg: &str) -> Result<PackageSource, VerifyError> {
+        let Some(spec) = arg.strip_prefix("apt:") else { return Ok(PackageSource::Dir(PathBuf::from(arg))) };
+        let bad = |why: String| VerifyError::Usage(format!("`{arg}`: {why}"));
+        let (spec, suite) = match spec.rsplit_once('@') {
+            Some((spec, suite)) => (spec, Some(Suite::parse(suite).map_err(bad)?)),
+            None => (spec, None),
+        };
+        let (name, version) = match spec.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (spec, None),
+        };
+        // Debian Policy 5.6.1 (package names) and 5.6.12 (versions).
+        let name_ok = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !name_ok {
+            return Err(bad(format!(
+                "`{name}` is not a package name (Debian Policy 5.6.1: lower case letters, digits, + - .)"
+            )));
         }
+        if let Some(v) = version {
+            v.parse::<crate::formats::version::Version>()
+                .map_err(|e| bad(format!("`{v}` is not a package version: {e}")))?;
+        }
+        Ok(PackageSource::Apt { name: name.to_string(), version: version.map(str::to_string), suite })
     }
 
     pub fn describe(&self) -> String {
         match self {
             PackageSource::Dir(d) => d.display().to_string(),
-            PackageSource::Apt { name, version: Some(v) } => format!("apt:{name}={v}"),
-            PackageSource::Apt { name, version: None } => format!("apt:{name}"),
+            PackageSource::Apt { name, version, suite } => {
+                let mut s = format!("apt:{name}");
+                if let Some(v) = version {
+                    s.push_str(&format!("={v}"));
+                }
+                if let Some(suite) = suite {
+                    s.push_str(&format!("@{}", suite.name));
+                }
+                s
+            }
         }
     }
 }
@@ -61,6 +91,12 @@ pub struct Package {
     /// The source package it was built from (`Source:`, else its own name); `None` for an
     /// `apt:` package until the image's dpkg database says.
     pub source_package: Option<String>,
+    /// Where it came from, as the result records it.
+    pub origin: Origin,
+    /// The archive suite it is installed from with apt (with `source_version`, what pins
+    /// the other binaries of its source to the same upload); `None`: dpkg -i or the image's.
+    pub archive: Option<Archive>,
+    pub source_version: Option<String>,
 }
 
 impl Package {
@@ -71,6 +107,9 @@ impl Package {
             file: self.deb.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             sha256: self.sha256.clone().unwrap_or_default(),
             source: self.source.clone(),
+            origin: Some(self.origin.clone()),
+            policy: String::new(),
+            status: String::new(),
         }
     }
 }
@@ -79,14 +118,20 @@ impl Package {
 /// in the dir when the plan names none).
 pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, VerifyError> {
     match src {
-        PackageSource::Apt { name, version } => Ok(vec![Package {
+        PackageSource::Apt { name, version, suite: None } => Ok(vec![Package {
             name: name.clone(),
             version: version.clone(),
             deb: None,
             sha256: None,
             source: src.describe(),
             source_package: None,
+            origin: Origin { provenance: Provenance::TestbedImage, ..Origin::default() },
+            archive: None,
+            source_version: None,
         }]),
+        PackageSource::Apt { name, version, suite: Some(suite) } => {
+            resolve_archive(src, name, version, suite, install)
+        }
         PackageSource::Dir(dir) => {
             let mut all = Vec::new();
             for path in debs_in(dir)? {
@@ -116,6 +161,9 @@ pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, 
                     sha256: Some(sha256),
                     source: dir.display().to_string(),
                     source_package: Some(source_package),
+                    origin: Origin::default(),
+                    archive: None,
+                    source_version: None,
                 });
             }
             for want in install {
@@ -131,6 +179,60 @@ pub fn resolve(src: &PackageSource, install: &[String]) -> Result<Vec<Package>, 
             }
             Ok(found)
         }
+    }
+}
+
+/// `apt:NAME@SUITE`: NAME and the plan's other `install` names, each at the suite's version
+/// (NAME at VERSION when given), resolved and downloaded on the host so the result holds the
+/// archive's files and hashes and the update rule runs before any testbed. The plan's other
+/// names must come from NAME's upload: a side is one source package's update.
+fn resolve_archive(
+    src: &PackageSource,
+    name: &str,
+    version: &Option<String>,
+    suite: &Suite,
+    install: &[String],
+) -> Result<Vec<Package>, VerifyError> {
+    let archive = Archive::open(suite)?;
+    let first = archive.resolve(name, version.as_deref()).map_err(|e| named(src, e))?;
+    let mut resolved = vec![first.clone()];
+    for other in install.iter().filter(|n| n.as_str() != name) {
+        let r = archive
+            .sibling(other, &first.source_package, &first.source_version)?
+            .ok_or_else(|| {
+                VerifyError::Packages(format!(
+                    "{}: the plan installs `{other}`, but {} has no `{other}` built from {} {} (the upload of {name})",
+                    src.describe(),
+                    suite.name,
+                    first.source_package,
+                    first.source_version
+                ))
+            })?;
+        resolved.push(r);
+    }
+    let mut out = Vec::new();
+    for r in resolved {
+        let deb = archive.download(&r)?;
+        out.push(Package {
+            name: r.name.clone(),
+            version: Some(r.version.clone()),
+            sha256: Some(r.sha256.clone()),
+            source: format!("apt:{}={}@{}", r.name, r.version, suite.name),
+            source_package: Some(r.source_package.clone()),
+            origin: archive.origin(),
+            archive: Some(archive.clone()),
+            source_version: Some(r.source_version.clone()),
+            deb: Some(deb),
+        });
+    }
+    Ok(out)
+}
+
+/// An archive error with the argument it came from in front.
+fn named(src: &PackageSource, e: VerifyError) -> VerifyError {
+    match e {
+        VerifyError::Packages(m) => VerifyError::Packages(format!("{}: {m}", src.describe())),
+        e => e,
     }
 }
 
@@ -284,12 +386,45 @@ mod tests {
 
     #[test]
     fn parse_sources() {
-        assert_eq!(
-            PackageSource::parse("apt:tgt=1:1.0.85-1"),
-            PackageSource::Apt { name: "tgt".into(), version: Some("1:1.0.85-1".into()) }
-        );
-        assert_eq!(PackageSource::parse("apt:tgt"), PackageSource::Apt { name: "tgt".into(), version: None });
-        assert_eq!(PackageSource::parse("out/after"), PackageSource::Dir("out/after".into()));
+        let apt = |name: &str, version: Option<&str>, suite: Option<&str>| PackageSource::Apt {
+            name: name.into(),
+            version: version.map(Into::into),
+            suite: suite.map(|s| Suite::parse(s).unwrap()),
+        };
+        for (arg, want) in [
+            ("apt:tgt=1:1.0.85-1", apt("tgt", Some("1:1.0.85-1"), None)),
+            ("apt:tgt", apt("tgt", None, None)),
+            ("apt:tgt@bookworm-security", apt("tgt", None, Some("bookworm-security"))),
+            (
+                "apt:tgt=1:1.0.85-1+deb12u1@bookworm-security",
+                apt("tgt", Some("1:1.0.85-1+deb12u1"), Some("bookworm-security")),
+            ),
+            ("apt:libstdc++6@bookworm", apt("libstdc++6", None, Some("bookworm"))),
+            ("out/after", PackageSource::Dir("out/after".into())),
+        ] {
+            let got = PackageSource::parse(arg).unwrap();
+            assert_eq!(got, want, "{arg}");
+            assert_eq!(got.describe(), arg);
+        }
+        assert_eq!(apt("a1", None, Some("bookworm-proposed-updates")).provenance(), Provenance::Proposed);
+        assert_eq!(apt("a1", None, None).provenance(), Provenance::TestbedImage);
+    }
+
+    #[test]
+    fn bad_sources_are_refused_naming_the_argument() {
+        for (arg, needle) in [
+            ("apt:tgt@bokworm", "`bokworm` is not a Debian or Ubuntu series"),
+            ("apt:tgt@bookworm-proposed", "bookworm-proposed-updates"),
+            ("apt:Tgt@bookworm", "`Tgt` is not a package name"),
+            ("apt:@bookworm", "`` is not a package name"),
+            ("apt:tgt=@bookworm", "is not a package version"),
+            ("apt:tgt=1:x y", "is not a package version"),
+        ] {
+            let err = PackageSource::parse(arg).unwrap_err();
+            assert!(matches!(err, VerifyError::Usage(_)), "{arg}: {err:?}");
+            let err = err.to_string();
+            assert!(err.contains(&format!("`{arg}`")) && err.contains(needle), "{arg}: {err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The verification result: what `srukit verify` writes to `OUT/result.json` and what
 //! `srukit report` reads. Owns the serde types and their stable field names (schema
-//! version 2, documented in docs/result-schema.md and docs/result.schema.json).
+//! version 3, documented in docs/result-schema.md and docs/result.schema.json).
 //!
 //! Field names are a contract with CI pipelines: renaming one is a schema version bump.
 //! Readers ignore fields they do not know, so adding an optional field is not.
@@ -9,9 +9,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this srukit writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema version this srukit reads: version 2 only added fields (`versions`,
-/// `redactions`, `out_dir`), so a version 1 result reads as one without them.
+/// `redactions`, `out_dir`), so a version 1 result reads as one without them; version 3 made
+/// a check's `id` the plan's own and added `family` and the outcome names, all defaulted
+/// for an older result (its checks were the iscsi family's).
 pub const OLDEST_READABLE: u32 = 1;
 
 /// One verification: a plan run on the old and new packages, every phase, every check.
@@ -181,7 +183,10 @@ pub struct Sides {
 /// packages from outside the archive (a local build or a PPA)" is a listed verification
 /// defect in Ubuntu's SRU documentation, `docs/SRU/howto/common-issues.rst`). Anything else
 /// is a pre-upload check, and the reports say so.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The variants are ordered from the weakest evidence to the strongest: a side's provenance
+/// is the weakest of its packages' ([`Provenance::weakest`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Provenance {
     /// A `srukit build` output dir or a dir of .debs: built here, not by the archive.
@@ -190,9 +195,14 @@ pub enum Provenance {
     /// `apt:NAME[=VERSION]` as the testbed image carries it: the archive's package, but from
     /// the image's suites, so no pocket is established.
     TestbedImage,
+    /// From the archive's point release (`SERIES`, e.g. `bookworm`): what users have before
+    /// the update, never the update itself.
+    Release,
+    /// From the archive's stable-updates pocket (`SERIES-updates`): released already.
+    Updates,
     /// From the archive's proposed pocket (`SERIES-proposed`, Debian's `-proposed-updates`).
     Proposed,
-    /// From the archive's security pocket.
+    /// From the archive's security pocket (`SERIES-security`).
     Security,
 }
 
@@ -201,6 +211,8 @@ impl Provenance {
         match self {
             Provenance::LocalBuild => "local-build",
             Provenance::TestbedImage => "testbed-image",
+            Provenance::Release => "release",
+            Provenance::Updates => "updates",
             Provenance::Proposed => "proposed",
             Provenance::Security => "security",
         }
@@ -209,6 +221,48 @@ impl Provenance {
     /// Whether a verdict on these packages is a verification the SRU team accepts.
     pub fn counts_as_verification(self) -> bool {
         matches!(self, Provenance::Proposed | Provenance::Security)
+    }
+
+    /// The weakest of several packages' provenances: one local build among archive packages
+    /// makes the whole side a local build (the verdict is about all of them together).
+    pub fn weakest(all: impl IntoIterator<Item = Provenance>) -> Option<Provenance> {
+        all.into_iter().min()
+    }
+}
+
+/// Where one package under test came from: the archive's suite (and so its pocket) and the
+/// mirror it was fetched from, the testbed image, or a local build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub provenance: Provenance,
+    /// The archive suite (`bookworm-security`); empty for a local build or the image's package.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub suite: String,
+    /// The archive's URI (`http://deb.debian.org/debian-security`), or the image's name for
+    /// a package the testbed image carries.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub archive: String,
+}
+
+impl std::fmt::Display for Origin {
+    /// `bookworm-security (security pocket) at http://deb.debian.org/debian-security`,
+    /// `local build`, `the testbed image bookworm-tgt`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.provenance {
+            Provenance::LocalBuild => f.write_str("local build"),
+            Provenance::TestbedImage if self.archive.is_empty() => f.write_str("the testbed image"),
+            Provenance::TestbedImage => write!(f, "the testbed image {}", self.archive),
+            p => {
+                match p {
+                    Provenance::Release => write!(f, "{} (the point release)", self.suite)?,
+                    p => write!(f, "{} ({} pocket)", self.suite, p.as_str())?,
+                }
+                if !self.archive.is_empty() {
+                    write!(f, " at {}", self.archive)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -229,17 +283,37 @@ pub struct PackageSet {
 pub struct PackageUnderTest {
     pub name: String,
     pub version: String,
-    /// The .deb's file name (empty for an `apt:` package until apt downloaded it).
+    /// The .deb's file name (empty for an `apt:` package the image carries).
     pub file: String,
     pub sha256: String,
-    /// Where it came from: the .deb's path, or `apt:NAME=VERSION` for the mirror.
+    /// Where it came from: the .deb's path, or `apt:NAME=VERSION[@SUITE]`.
     pub source: String,
+    /// The archive suite and pocket, the image, or a local build; absent in results written
+    /// before srukit recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// `apt-cache policy NAME` inside the testbed, before any check: the version installed
+    /// and every suite that offers one (what SRU verifiers are asked to paste).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+    /// `dpkg-query -W -f '${db:Status-Abbrev} ${Version}'` inside the testbed, before any
+    /// check (`ii  1.0-1`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
 }
 
+/// A package dpkg-query reported installed in a testbed: a package under test, or another
+/// binary of its source package pinned to the same upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledPackage {
     pub name: String,
     pub version: String,
+    /// What the run read for the package under test (copied into its [`PackageUnderTest`],
+    /// so not written twice).
+    #[serde(skip)]
+    pub status: String,
+    #[serde(skip)]
+    pub policy: String,
 }
 
 /// Which package version a run tested.
@@ -282,18 +356,37 @@ pub struct Run {
     pub error: Option<String>,
 }
 
-/// One `key = value` set in one section of one config file.
+/// One edit a phase made to a file before the package was exercised: `ini` sets `key = value`
+/// in `section`; `set` a flat `KEY=VALUE` line; `append` adds the line `value`; `write`
+/// replaces the file with `value` (mode in `section`); `remove` deletes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigEdit {
+    /// `ini`, `set`, `append`, `write` or `remove` (v3; absent: `ini`).
+    #[serde(default = "ini_kind", skip_serializing_if = "is_ini")]
+    pub kind: String,
     pub file: String,
     pub section: String,
     pub key: String,
     pub value: String,
 }
 
+fn ini_kind() -> String {
+    "ini".to_string()
+}
+
+fn is_ini(kind: &String) -> bool {
+    kind == "ini"
+}
+
 impl std::fmt::Display for ConfigEdit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}] {} = {}", self.file, self.section, self.key, self.value)
+        match self.kind.as_str() {
+            "set" => write!(f, "{}: {}={}", self.file, self.key, self.value),
+            "append" => write!(f, "{}: append `{}`", self.file, self.value),
+            "write" => write!(f, "{}: write {} bytes, mode {}", self.file, self.value.len(), self.section),
+            "remove" => write!(f, "{}: remove", self.file),
+            _ => write!(f, "{} [{}] {} = {}", self.file, self.section, self.key, self.value),
+        }
     }
 }
 
@@ -307,10 +400,10 @@ pub struct Testbed {
     pub backend: String,
 }
 
-/// The checks srukit knows.
+/// The iscsi family's four built-in checks (the flagship's), each with its built-in outcomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum CheckId {
+pub enum IscsiCheck {
     /// The `write-cache` line of the tgt target file the package wrote.
     TargetFile,
     /// WCE in the caching mode page, read over iSCSI.
@@ -321,18 +414,25 @@ pub enum CheckId {
     DataAtRisk,
 }
 
-impl CheckId {
+impl IscsiCheck {
+    pub const ALL: [IscsiCheck; 4] =
+        [IscsiCheck::TargetFile, IscsiCheck::Wce, IscsiCheck::ODirect, IscsiCheck::DataAtRisk];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            CheckId::TargetFile => "target-file",
-            CheckId::Wce => "wce",
-            CheckId::ODirect => "o-direct",
-            CheckId::DataAtRisk => "data-at-risk",
+            IscsiCheck::TargetFile => "target-file",
+            IscsiCheck::Wce => "wce",
+            IscsiCheck::ODirect => "o-direct",
+            IscsiCheck::DataAtRisk => "data-at-risk",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<IscsiCheck> {
+        IscsiCheck::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
-impl std::fmt::Display for CheckId {
+impl std::fmt::Display for IscsiCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.as_str())
     }
@@ -348,6 +448,9 @@ pub enum Outcome {
     Inconclusive,
     /// The check could not run.
     Error,
+    /// The plan expects nothing of this check in this (side, phase): recorded as evidence,
+    /// not counted (v3).
+    Observed,
 }
 
 impl Outcome {
@@ -357,6 +460,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Inconclusive => "inconclusive",
             Outcome::Error => "error",
+            Outcome::Observed => "observed",
         }
     }
 }
@@ -370,12 +474,31 @@ impl std::fmt::Display for Outcome {
 /// One check in one run, with its evidence verbatim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub id: CheckId,
+    /// The plan's check id (`wce`, `crash`).
+    pub id: String,
+    /// The check's family: `command`, `file`, `package`, `port`, `log`, `service`, `iscsi`
+    /// (v3; absent in a result before v3, whose checks were all iscsi: see [`Self::family`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    /// The iscsi family's built-in check (v3; iscsi only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<IscsiCheck>,
     pub title: String,
-    /// What the plan expected, in words (`write-cache off`, `WCE=0`, `safe`).
+    /// What the plan expected, in words (`write-cache off`, `WCE=0`, `exit 0, stderr /re/`).
     pub expected: String,
-    /// What the check saw, in the same words.
+    /// What the check saw, in words (`on`, `exit status 139 (SIGSEGV)`).
     pub observed: String,
+    /// The outcome name the plan expects in this (side, phase); empty when it expects none
+    /// (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub expected_outcome: String,
+    /// The outcome that matched: its name, `unmatched` (none did) or, over several
+    /// observation points that differ, `NAME (after `STEP`); ...` (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub matched_outcome: String,
+    /// Why that outcome matched and the others did not, matcher by matcher (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
     pub outcome: Outcome,
     /// The raw material: file lines, mode page bytes in hex, fdinfo flags, KiB dirty,
     /// bytes written, timings. Free-form per check; documented in docs/result-schema.md.
@@ -383,9 +506,15 @@ pub struct CheckResult {
     pub seconds: f64,
 }
 
+fn iscsi_family() -> String {
+    "iscsi".to_string()
+}
+
 impl CheckResult {
+    /// A check of the iscsi family when `id` names one of its built-in checks, else of no
+    /// family until [`Self::with_family`] says.
     pub fn new(
-        id: CheckId,
+        id: impl Into<String>,
         title: impl Into<String>,
         expected: impl Into<String>,
         observed: impl Into<String>,
@@ -393,15 +522,39 @@ impl CheckResult {
         evidence: serde_json::Value,
         seconds: f64,
     ) -> CheckResult {
+        let id = id.into();
+        let kind = IscsiCheck::parse(&id);
         CheckResult {
+            family: if kind.is_some() { iscsi_family() } else { String::new() },
+            kind,
             id,
             title: title.into(),
             expected: expected.into(),
             observed: observed.into(),
+            expected_outcome: String::new(),
+            matched_outcome: String::new(),
+            why: String::new(),
             outcome,
             evidence,
             seconds,
         }
+    }
+
+    /// The family, `iscsi` for a check of a result before v3.
+    pub fn family(&self) -> &str {
+        if self.family.is_empty() { "iscsi" } else { &self.family }
+    }
+
+    pub fn with_family(mut self, family: impl Into<String>, kind: Option<IscsiCheck>) -> CheckResult {
+        self.family = family.into();
+        self.kind = kind;
+        self
+    }
+
+    pub fn with_outcomes(mut self, expected: impl Into<String>, matched: impl Into<String>) -> CheckResult {
+        self.expected_outcome = expected.into();
+        self.matched_outcome = matched.into();
+        self
     }
 }
 
@@ -413,16 +566,23 @@ pub struct Counts {
     pub fail: usize,
     pub inconclusive: usize,
     pub error: usize,
+    /// Checks the plan expects nothing of in their run: not in `total`.
+    pub observed: usize,
 }
 
 impl Counts {
     fn add(&mut self, outcome: Outcome) {
+        if outcome == Outcome::Observed {
+            self.observed += 1;
+            return;
+        }
         self.total += 1;
         match outcome {
             Outcome::Pass => self.pass += 1,
             Outcome::Fail => self.fail += 1,
             Outcome::Inconclusive => self.inconclusive += 1,
             Outcome::Error => self.error += 1,
+            Outcome::Observed => {}
         }
     }
 }
@@ -456,13 +616,21 @@ impl PackageUnderTest {
             file: file.into(),
             sha256: sha256.into(),
             source: source.into(),
+            origin: None,
+            policy: String::new(),
+            status: String::new(),
         }
     }
 }
 
 impl InstalledPackage {
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> InstalledPackage {
-        InstalledPackage { name: name.into(), version: version.into() }
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            status: String::new(),
+            policy: String::new(),
+        }
     }
 }
 
@@ -473,7 +641,13 @@ impl ConfigEdit {
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> ConfigEdit {
-        ConfigEdit { file: file.into(), section: section.into(), key: key.into(), value: value.into() }
+        ConfigEdit {
+            kind: ini_kind(),
+            file: file.into(),
+            section: section.into(),
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -500,7 +674,7 @@ impl Run {
         }
     }
 
-    pub fn check(&self, id: CheckId) -> Option<&CheckResult> {
+    pub fn check(&self, id: &str) -> Option<&CheckResult> {
         self.checks.iter().find(|c| c.id == id)
     }
 
@@ -566,12 +740,12 @@ impl VerifyResult {
     }
 
     /// The check ids in the order they first appear in `phase`'s runs.
-    pub fn check_ids(&self, phase: &str) -> Vec<CheckId> {
-        let mut out = Vec::new();
+    pub fn check_ids(&self, phase: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
         for r in self.runs.iter().filter(|r| r.phase == phase) {
             for c in &r.checks {
-                if !out.contains(&c.id) {
-                    out.push(c.id);
+                if !out.contains(&c.id.as_str()) {
+                    out.push(&c.id);
                 }
             }
         }
@@ -642,7 +816,7 @@ mod tests {
                 let outcome =
                     if side == Side::After && phase == "off" { Outcome::Fail } else { Outcome::Pass };
                 run.checks.push(CheckResult::new(
-                    CheckId::Wce,
+                    "wce",
                     "WCE",
                     "WCE=1",
                     "WCE=1",
@@ -660,7 +834,9 @@ mod tests {
     #[test]
     fn field_names_are_the_documented_ones() {
         let v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["schema_version"], 3);
+        assert_eq!(v["runs"][0]["checks"][0]["family"], "iscsi");
+        assert_eq!(v["runs"][0]["checks"][0]["kind"], "wce");
         assert_eq!(v["verdict"], "verification-failed");
         assert_eq!(v["runs"][0]["side"], "before");
         assert_eq!(v["runs"][0]["checks"][0]["id"], "wce");
@@ -685,7 +861,7 @@ mod tests {
         assert!(r.run(Side::After, "nope").is_none());
         let c = r.counts();
         assert_eq!((c.total, c.pass, c.fail), (4, 3, 1));
-        assert_eq!(r.check_ids("off"), [CheckId::Wce]);
+        assert_eq!(r.check_ids("off"), ["wce"]);
     }
 
     #[test]

@@ -123,6 +123,9 @@ mod tests {
             sha256: None,
             source: format!("dir/{name}"),
             source_package: Some(source.into()),
+            origin: Default::default(),
+            archive: None,
+            source_version: None,
         }
     }
 

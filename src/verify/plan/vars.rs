@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use crate::verify::plan::{BUILTIN_VARS, Phase, PlanError, RawPlan};
-use crate::verify::plan_spans::{self, Spans, line_col};
+use super::raw::{RawPhase, RawPlan};
+use super::spans::{self, Spans, line_col};
+use super::{BUILTIN_VARS, PlanError};
 
 const SECRETS: &str = "secrets";
 
-/// Every `${name}` a run expands (step argv, written paths and contents, the target file,
-/// the plan's secrets) must be a built-in or the phase's own variable, in every phase: an
-/// unknown one would otherwise stop the run after its testbed started. Where nothing
-/// expands (daemon argv, config edits, the portal), a `${` would reach the program
-/// verbatim, so it is refused too.
+/// Every `${name}` a run expands (steps, edits, the checks' commands and paths, the target
+/// file, the plan's secrets) must be a built-in or the phase's own variable, in every phase:
+/// an unknown one would otherwise stop the run after its testbed started. Where nothing
+/// expands (the legacy daemon argv, the portal, package, unit and port names), a `${` would
+/// reach the program verbatim, so it is refused too. `$${` is a literal `${` everywhere.
 pub fn check(
     text: &str,
     path: &Path,
@@ -30,39 +31,64 @@ pub fn check(
     // (where, the template, its span in the plan)
     let mut expanded: Vec<(String, &Spanned<String>)> = Vec::new();
     for (step, sp) in raw.steps.iter().zip(&spans.steps) {
-        expanded.extend(sp.run.iter().map(|a| (format!("step `{}`", step.name), a)));
+        let what = format!("step `{}`", step.name);
+        expanded.extend(sp.run.iter().map(|a| (what.clone(), a)));
+        expanded.extend(sp.sh.iter().map(|a| (what.clone(), a)));
+        expanded.extend(sp.user.iter().map(|a| (what.clone(), a)));
         if let Some(w) = &sp.write {
             expanded.push((format!("step `{}`: write path", step.name), &w.path));
             if let Some(c) = &w.content {
                 expanded.push((format!("step `{}`: write content", step.name), c));
             }
         }
+        if let Some(d) = &sp.daemon {
+            expanded.extend(d.argv.iter().map(|a| (format!("step `{}`: daemon argv", step.name), a)));
+            expanded.extend(d.ready_file.iter().map(|a| (format!("step `{}`: ready-file", step.name), a)));
+        }
     }
-    expanded.push(("[target] file".to_string(), &spans.target.file));
+    for ph in &spans.phases {
+        for e in &ph.edits {
+            let what = format!("phase `{}`: edits", ph.name.get_ref());
+            expanded.extend(e.strings().into_iter().map(|v| (what.clone(), v)));
+        }
+    }
+    for c in &spans.checks {
+        let what = format!("check `{}`", c.id.get_ref());
+        if let Some(cmd) = &c.command {
+            expanded.extend(
+                cmd.run.iter().chain(&cmd.sh).chain(&cmd.stdin).chain(&cmd.user).map(|a| (what.clone(), a)),
+            );
+        }
+        expanded.extend(c.file.iter().map(|f| (format!("{what}: file path"), &f.path)));
+        expanded.extend(c.log.iter().map(|f| (format!("{what}: log file"), &f.file)));
+    }
+    if let Some(t) = &spans.target {
+        expanded.push(("[target] file".to_string(), &t.file));
+    }
     // A secret is known before the run starts: the phase's own variables, not the engine's.
     expanded.extend(spans.secrets.iter().map(|s| (SECRETS.to_string(), s)));
 
     let builtin = |what: &str| if what == SECRETS { &[][..] } else { BUILTIN_VARS };
-    let known = |phase: &Phase, name: &str, what: &str| {
+    let known = |phase: &RawPhase, name: &str, what: &str| {
         builtin(what).contains(&name) || phase.vars.contains_key(name)
     };
-    let unknown = |name: &str, phase: &Phase, what: &str| {
+    let unknown = |name: &str, phase: &RawPhase, what: &str| {
         let mut names: Vec<&str> = builtin(what).to_vec();
         names.extend(phase.vars.keys().map(String::as_str));
         format!(
-            "{what}: unknown variable `${{{name}}}` in phase `{}` (known: {})",
+            "{what}: unknown variable `${{{name}}}` in phase `{}` (known: {}; `$${{` is a literal `${{`)",
             phase.name,
             names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", ")
         )
     };
     for (what, value) in &expanded {
-        for (name, offset) in plan_spans::variables(value.get_ref()) {
+        for (name, offset) in spans::variables(value.get_ref()) {
             let Some(name) = name else {
-                let o = plan_spans::offset_in_value(text, value.span(), &value.get_ref()[offset..]);
+                let o = spans::offset_in_value(text, value.span(), &value.get_ref()[offset..]);
                 return Err(at(path, text, o, format!("{what}: unclosed `${{`")));
             };
             if let Some(phase) = raw.phases.iter().find(|p| !known(p, name, what)) {
-                let o = plan_spans::offset_in_value(text, value.span(), &format!("${{{name}}}"));
+                let o = spans::offset_in_value(text, value.span(), &format!("${{{name}}}"));
                 return Err(at(path, text, o, unknown(name, phase, what)));
             }
         }
@@ -70,7 +96,7 @@ pub fn check(
     // A driver script read from `source`: the error names that file and its line.
     for ((step, file), sp) in raw.steps.iter().zip(content_from).zip(&spans.steps) {
         let (Some(file), Some(w)) = (file, &step.write) else { continue };
-        for (name, offset) in plan_spans::variables(&w.content) {
+        for (name, offset) in spans::variables(&w.content) {
             let what = format!(
                 "step `{}` (line {} of {})",
                 step.name,
@@ -86,17 +112,21 @@ pub fn check(
         }
     }
     let mut verbatim: Vec<(String, &Spanned<String>)> = Vec::new();
-    verbatim.extend(spans.daemon.argv.get_ref().iter().map(|a| ("[daemon] argv".to_string(), a)));
-    for ph in &spans.phases {
-        for e in &ph.edits {
-            let what = format!("phase `{}`: edits", ph.name.get_ref());
-            verbatim.extend([&e.file, &e.section, &e.key, &e.value].map(|v| (what.clone(), v)));
-        }
+    if let Some(d) = &spans.daemon {
+        verbatim.extend(d.argv.get_ref().iter().map(|a| ("[daemon] argv".to_string(), a)));
     }
-    verbatim.extend(spans.target.portal.iter().map(|p| ("[target] portal".to_string(), p)));
+    if let Some(t) = &spans.target {
+        verbatim.extend(t.portal.iter().map(|p| ("[target] portal".to_string(), p)));
+    }
+    for c in &spans.checks {
+        let what = format!("check `{}`", c.id.get_ref());
+        verbatim.extend(c.package.iter().map(|n| (format!("{what}: package name"), &n.name)));
+        verbatim.extend(c.service.iter().map(|n| (format!("{what}: unit name"), &n.name)));
+        verbatim.extend(c.port.iter().map(|n| (format!("{what}: listen"), &n.listen)));
+    }
     for (what, value) in verbatim {
-        if let Some((_, offset)) = plan_spans::variables(value.get_ref()).first() {
-            let o = plan_spans::offset_in_value(text, value.span(), &value.get_ref()[*offset..]);
+        if let Some((_, offset)) = spans::variables(value.get_ref()).first() {
+            let o = spans::offset_in_value(text, value.span(), &value.get_ref()[*offset..]);
             return Err(at(
                 path,
                 text,

@@ -1,0 +1,455 @@
+//! Packages from a Debian or Ubuntu archive by suite (`apt:NAME@bookworm-security`). Reads
+//! the suite names distro-info-data knows; keeps one private apt per suite on the host
+//! (`~/.cache/srukit/apt/<suite>/`: its own sources, lists and .deb cache, so the machine's
+//! apt configuration stays as it is) that resolves a name to the version, source package and
+//! sha256 the archive publishes and downloads that .deb; and gives a testbed the same apt
+//! sources and lists the host resolved against, so `apt-cache policy` there names the suite.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::formats::version::Version;
+use crate::process::Cmd;
+use crate::verify::VerifyError;
+use crate::verify::result::{Origin, Provenance};
+
+/// Where distro-info-data lists every release's series (`debian.csv`, `ubuntu.csv`).
+const DISTRO_INFO: &str = "/usr/share/distro-info";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distro {
+    Debian,
+    Ubuntu,
+}
+
+/// A suite of the archive: a series and one of its pockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    /// `bookworm-security`, as apt and the archive spell it.
+    pub name: String,
+    /// `bookworm`.
+    pub series: String,
+    pub distro: Distro,
+    pub provenance: Provenance,
+}
+
+impl Suite {
+    /// A suite name: a series distro-info-data knows, then a stable-update pocket. Debian's
+    /// are `-updates`, `-security`, `-proposed-updates`; Ubuntu's `-updates`, `-security`,
+    /// `-proposed`. Backports are refused: they are not an update of the release's package.
+    pub fn parse(name: &str) -> Result<Suite, String> {
+        let (series, pocket) = name.split_once('-').unwrap_or((name, ""));
+        let distro = if known_series(Distro::Debian)?.contains(series) {
+            Distro::Debian
+        } else if known_series(Distro::Ubuntu)?.contains(series) {
+            Distro::Ubuntu
+        } else {
+            return Err(format!(
+                "suite `{name}`: `{series}` is not a Debian or Ubuntu series ({DISTRO_INFO}/debian.csv, ubuntu.csv)"
+            ));
+        };
+        let provenance = match (distro, pocket) {
+            (_, "") => Provenance::Release,
+            (_, "updates") => Provenance::Updates,
+            (_, "security") => Provenance::Security,
+            (Distro::Debian, "proposed-updates") | (Distro::Ubuntu, "proposed") => Provenance::Proposed,
+            (_, "backports") => {
+                return Err(format!(
+                    "suite `{name}`: backports are not a stable update of {series}; give {}",
+                    pockets(distro, series)
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "suite `{name}`: no such pocket of {series}; give {}",
+                    pockets(distro, series)
+                ));
+            }
+        };
+        Ok(Suite { name: name.to_string(), series: series.to_string(), distro, provenance })
+    }
+
+    /// The archive components apt is given: every one, so a package outside `main` is found.
+    fn components(&self) -> &'static str {
+        match self.distro {
+            Distro::Debian => "main contrib non-free non-free-firmware",
+            Distro::Ubuntu => "main restricted universe multiverse",
+        }
+    }
+
+    /// The keyring that signs the archive's Release files (debian-archive-keyring,
+    /// ubuntu-keyring).
+    pub fn keyring(&self) -> &'static str {
+        match self.distro {
+            Distro::Debian => "/usr/share/keyrings/debian-archive-keyring.gpg",
+            Distro::Ubuntu => "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+        }
+    }
+}
+
+fn pockets(distro: Distro, series: &str) -> String {
+    let names: &[&str] = match distro {
+        Distro::Debian => &["", "-updates", "-security", "-proposed-updates"],
+        Distro::Ubuntu => &["", "-updates", "-security", "-proposed"],
+    };
+    names.iter().map(|p| format!("{series}{p}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The series column of distro-info-data's table for `distro`.
+fn known_series(distro: Distro) -> Result<BTreeSet<String>, String> {
+    let file = Path::new(DISTRO_INFO).join(match distro {
+        Distro::Debian => "debian.csv",
+        Distro::Ubuntu => "ubuntu.csv",
+    });
+    let text = crate::fsx::read_to_string(&file).map_err(|e| format!("{e} (install distro-info-data)"))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "series")
+        .ok_or_else(|| format!("{}: no `series` column", file.display()))?;
+    Ok(lines.filter_map(|l| l.split(',').nth(col)).filter(|s| !s.is_empty()).map(str::to_string).collect())
+}
+
+/// One suite's private apt on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    pub suite: Suite,
+    /// The suite's own URI (the security archive is apart from the main one in Debian).
+    pub uri: String,
+    /// `~/.cache/srukit/apt/<suite>`: sources.list, lists/, cache/, debs/.
+    pub dir: PathBuf,
+    /// The apt sources this archive uses: the suite, and its series for the dependencies an
+    /// update pocket does not carry.
+    sources: Vec<(String, String)>,
+}
+
+/// What the archive publishes for one binary package version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub source_package: String,
+    /// The source version (differs from `version` for a binNMU, `+b1`).
+    pub source_version: String,
+    /// The .deb's sha256 as the suite's Packages index lists it.
+    pub sha256: String,
+}
+
+/// Suites whose lists this process fetched already: once per run is current enough, and
+/// every resolution of a run then reads the same index.
+static UPDATED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+impl Archive {
+    /// The suite's private apt, its lists fetched (once per process; other processes wait on
+    /// the suite's lock while one fetches).
+    pub fn open(suite: &Suite) -> Result<Archive, VerifyError> {
+        let dir = crate::testbed::cache_root().join("apt").join(&suite.name);
+        for d in [
+            "lists/partial",
+            "cache/archives/partial",
+            "etc/sources.list.d",
+            "etc/apt.conf.d",
+            "etc/preferences.d",
+            "debs",
+        ] {
+            crate::fsx::create_dir_all(&dir.join(d))?;
+        }
+        let mut sources = vec![(uri_of(suite, &suite.name), suite.name.clone())];
+        if suite.series != suite.name {
+            sources.push((uri_of(suite, &suite.series), suite.series.clone()));
+        }
+        let archive = Archive { uri: sources[0].0.clone(), suite: suite.clone(), dir, sources };
+        crate::fsx::write(&archive.dir.join("etc/sources.list"), archive.sources_list(suite.keyring()))?;
+        crate::fsx::write(&archive.dir.join("status"), "")?;
+        let mut updated = UPDATED.lock().unwrap_or_else(|e| e.into_inner());
+        if !updated.contains(&suite.name) {
+            let _lock = archive.lock()?;
+            let out = archive.apt("apt-get").args(["update", "-q"]).output_unchecked()?;
+            let text =
+                String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+            // apt-get update exits 0 with only a warning when a suite's Release file is
+            // missing: a suite the archive does not have is bad input, found now.
+            if !out.status.success()
+                || text.contains("does not have a Release file")
+                || text.lines().any(|l| l.starts_with("E:"))
+            {
+                return Err(VerifyError::Packages(format!(
+                    "suite `{}`: `apt-get update` from {} failed: {}",
+                    suite.name,
+                    archive.uri,
+                    crate::process::tail(text.as_bytes(), 6)
+                )));
+            }
+            updated.insert(suite.name.clone());
+        }
+        Ok(archive)
+    }
+
+    /// The suite's lock: held while its lists are fetched or copied into a testbed.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, VerifyError> {
+        let path = self.dir.join("srukit.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| crate::fsx::FsError { op: "open", path: path.clone(), source })?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| VerifyError::Packages(format!("lock {}: {e}", path.display())))
+    }
+
+    /// The lists apt fetched (InRelease and Packages, kept compressed): what a testbed gets.
+    pub fn lists(&self) -> PathBuf {
+        self.dir.join("lists")
+    }
+
+    /// `deb [signed-by=KEYRING] URI SUITE COMPONENTS` for the suite and its series.
+    pub fn sources_list(&self, keyring: &str) -> String {
+        self.sources
+            .iter()
+            .map(|(uri, suite)| {
+                format!("deb [signed-by={keyring}] {uri} {suite} {}\n", self.suite.components())
+            })
+            .collect()
+    }
+
+    /// apt-get or apt-cache on this private apt only: its own sources, lists, cache, an empty
+    /// dpkg status, and none of the host's configuration parts (a host's pins, its appstream
+    /// targets or a Docker image's clean-up hooks) but its proxy.
+    fn apt(&self, program: &str) -> Cmd {
+        let d = |p: &str| self.dir.join(p).display().to_string();
+        let mut cmd = Cmd::new(program).args([
+            format!("-oDir::Etc::SourceList={}", d("etc/sources.list")),
+            format!("-oDir::Etc::SourceParts={}", d("etc/sources.list.d")),
+            format!("-oDir::Etc::Parts={}", d("etc/apt.conf.d")),
+            format!("-oDir::Etc::PreferencesParts={}", d("etc/preferences.d")),
+            format!("-oDir::Etc::Preferences={}", d("etc/preferences")),
+            format!("-oDir::State::Lists={}", d("lists")),
+            format!("-oDir::State::status={}", d("status")),
+            format!("-oDir::Cache={}", d("cache")),
+            "-oDir::Cache::pkgcache=".to_string(),
+            "-oDir::Cache::srcpkgcache=".to_string(),
+            "-oAcquire::GzipIndexes=true".to_string(),
+            "-oAcquire::Languages=none".to_string(),
+        ]);
+        for (key, value) in host_proxies() {
+            cmd = cmd.arg(format!("-o{key}={value}"));
+        }
+        cmd.env("LC_ALL", "C.UTF-8")
+    }
+
+    /// The version of `name` the suite has (`version` exactly when given, else its newest),
+    /// with its source package and sha256. A name or version the suite does not have is bad
+    /// input, named with what the suite does have.
+    pub fn resolve(&self, name: &str, version: Option<&str>) -> Result<Resolved, VerifyError> {
+        let offered = self.versions(name)?;
+        let in_suite: Vec<&Version> =
+            offered.iter().filter(|(_, s)| *s == self.suite.name).map(|(v, _)| v).collect();
+        let chosen = match version {
+            Some(want) => in_suite.iter().find(|v| v.to_string() == want).copied(),
+            None => in_suite.iter().max().copied(),
+        };
+        let Some(chosen) = chosen else {
+            let elsewhere: Vec<String> = offered.iter().map(|(v, s)| format!("{v} in {s}")).collect();
+            let has = if elsewhere.is_empty() { "nothing".to_string() } else { elsewhere.join(", ") };
+            let what = match version {
+                Some(v) => format!("{name} {v}"),
+                None => format!("package {name}"),
+            };
+            return Err(VerifyError::Packages(format!(
+                "{} ({}) has no {what}; apt knows {has}",
+                self.suite.name, self.uri
+            )));
+        };
+        self.show(name, &chosen.to_string())
+    }
+
+    /// Every (version, suite) apt offers for `name` from this private apt (`apt-cache
+    /// madison`: `name | version | URI SUITE/COMPONENT ARCH Packages`).
+    fn versions(&self, name: &str) -> Result<Vec<(Version, String)>, VerifyError> {
+        let out = self.apt("apt-cache").args(["madison", name]).output_unchecked()?;
+        let mut found = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [pkg, version, from] = fields[..] else { continue };
+            if pkg != name || !from.ends_with("Packages") {
+                continue;
+            }
+            let Some(suite) = from.split_whitespace().nth(1).and_then(|s| s.split('/').next()) else {
+                continue;
+            };
+            if let Ok(v) = version.parse::<Version>() {
+                found.push((v, suite.to_string()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The Packages index record of `name` at `version` (`apt-cache show NAME=VERSION`).
+    fn show(&self, name: &str, version: &str) -> Result<Resolved, VerifyError> {
+        let text =
+            self.apt("apt-cache").args(["show", "--no-all-versions", &format!("{name}={version}")]).read()?;
+        let stanza = text.split("\n\n").next().unwrap_or_default();
+        let field = |key: &str| {
+            stanza.lines().find_map(|l| {
+                l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_string())
+            })
+        };
+        let (Some(architecture), Some(sha256)) = (field("Architecture"), field("SHA256")) else {
+            return Err(VerifyError::Packages(format!(
+                "{}: the index record of {name} {version} has no Architecture or SHA256",
+                self.suite.name
+            )));
+        };
+        // `Source: brotli (1.0.9-2)` for a binNMU; no Source field when the names agree.
+        let (source_package, source_version) = match field("Source") {
+            Some(s) => match s.split_once('(') {
+                Some((n, v)) => (n.trim().to_string(), v.trim_end_matches(')').trim().to_string()),
+                None => (s.trim().to_string(), version.to_string()),
+            },
+            None => (name.to_string(), version.to_string()),
+        };
+        Ok(Resolved {
+            name: name.into(),
+            version: version.into(),
+            architecture,
+            source_package,
+            source_version,
+            sha256,
+        })
+    }
+
+    /// The version of binary `name` the suite has from `source` at `source_version` (the same
+    /// upload as a package under test), if it has one.
+    pub fn sibling(
+        &self,
+        name: &str,
+        source: &str,
+        source_version: &str,
+    ) -> Result<Option<Resolved>, VerifyError> {
+        let mut offered = self.versions(name)?;
+        offered.retain(|(_, s)| *s == self.suite.name || *s == self.suite.series);
+        offered.sort();
+        for (v, _) in offered.iter().rev() {
+            let r = self.show(name, &v.to_string())?;
+            if r.source_package == source && r.source_version == source_version {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The .deb of a resolved package, downloaded once into the suite's cache (`apt-get
+    /// download`, which checks it against the index) and checked against the index's sha256
+    /// again on every use, so the file srukit records is the archive's.
+    pub fn download(&self, r: &Resolved) -> Result<PathBuf, VerifyError> {
+        // apt's own file naming (an epoch's colon as %3a), as in /var/cache/apt/archives.
+        let file = format!("{}_{}_{}.deb", r.name, r.version.replace(':', "%3a"), r.architecture);
+        let path = self.dir.join("debs").join(&file);
+        if !path.exists() {
+            let tmp = self.dir.join("debs").join(format!(".tmp-{}-{}", std::process::id(), r.name));
+            crate::fsx::remove_dir_all(&tmp)?;
+            crate::fsx::create_dir_all(&tmp)?;
+            self.apt("apt-get")
+                .args(["download", "-q", &format!("{}={}", r.name, r.version)])
+                .cwd(&tmp)
+                .run()?;
+            crate::fsx::rename(&tmp.join(&file), &path)?;
+            crate::fsx::remove_dir_all(&tmp)?;
+        }
+        let got = crate::digest::sha256_file(&path)?.1;
+        if got != r.sha256 {
+            return Err(VerifyError::Packages(format!(
+                "{}: sha256 {got}, but {} lists {} for {} {}",
+                path.display(),
+                self.suite.name,
+                r.sha256,
+                r.name,
+                r.version
+            )));
+        }
+        Ok(path)
+    }
+
+    pub fn origin(&self) -> Origin {
+        Origin {
+            provenance: self.suite.provenance,
+            suite: self.suite.name.clone(),
+            archive: self.uri.clone(),
+        }
+    }
+}
+
+/// The URI apt on this machine uses for `suite` (its configured index targets), else the
+/// distribution's own archive.
+fn uri_of(s: &Suite, suite: &str) -> String {
+    let configured = Cmd::new("apt-get")
+        .args(["indextargets", "--format", "$(REPO_URI)|$(RELEASE)", "Created-By: Packages"])
+        .read()
+        .unwrap_or_default();
+    if let Some(uri) =
+        configured.lines().find_map(|l| l.split_once('|').filter(|(_, r)| *r == suite).map(|(u, _)| u))
+    {
+        return uri.trim_end_matches('/').to_string();
+    }
+    let security = suite.ends_with("-security");
+    match (s.distro, security) {
+        (Distro::Debian, true) => "http://deb.debian.org/debian-security",
+        (Distro::Debian, false) => "http://deb.debian.org/debian",
+        (Distro::Ubuntu, true) => "http://security.ubuntu.com/ubuntu",
+        (Distro::Ubuntu, false) => "http://archive.ubuntu.com/ubuntu",
+    }
+    .to_string()
+}
+
+/// The host apt's proxy settings, the one part of its configuration a private apt needs.
+fn host_proxies() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in ["Acquire::http::Proxy", "Acquire::https::Proxy"] {
+        let value = Cmd::new("apt-config")
+            .args(["dump", "--no-empty", "--format", "%v%n", key])
+            .read()
+            .unwrap_or_default();
+        let value = value.trim();
+        if !value.is_empty() {
+            out.push((key.to_string(), value.to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_name_their_pocket() {
+        for (name, series, distro, provenance) in [
+            ("bookworm", "bookworm", Distro::Debian, Provenance::Release),
+            ("bookworm-updates", "bookworm", Distro::Debian, Provenance::Updates),
+            ("bookworm-security", "bookworm", Distro::Debian, Provenance::Security),
+            ("bookworm-proposed-updates", "bookworm", Distro::Debian, Provenance::Proposed),
+            ("trixie-security", "trixie", Distro::Debian, Provenance::Security),
+            ("jammy-proposed", "jammy", Distro::Ubuntu, Provenance::Proposed),
+            ("noble-updates", "noble", Distro::Ubuntu, Provenance::Updates),
+        ] {
+            let s = Suite::parse(name).unwrap();
+            assert_eq!((s.series.as_str(), s.distro, s.provenance), (series, distro, provenance), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_suites_are_named_with_the_good_ones() {
+        let err = Suite::parse("bokworm-security").unwrap_err();
+        assert!(err.contains("suite `bokworm-security`") && err.contains("`bokworm` is not"), "{err}");
+        let err = Suite::parse("bookworm-proposed").unwrap_err();
+        assert!(err.contains("bookworm-proposed-updates"), "{err}");
+        let err = Suite::parse("jammy-proposed-updates").unwrap_err();
+        assert!(err.contains("jammy-proposed"), "{err}");
+        let err = Suite::parse("bookworm-backports").unwrap_err();
+        assert!(err.contains("backports are not a stable update"), "{err}");
+    }
+}
