@@ -11,6 +11,7 @@
 
 mod verify_common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -20,19 +21,25 @@ fn work() -> &'static Path {
     verify_common::work("srukit-lanes-debian")
 }
 
-/// One lane: its plan, the source's binary named in `apt:`, and the two archive versions.
+/// (check id, the outcome it must match) for one run.
+type Row = &'static [(&'static str, &'static str)];
+
+/// One lane: its plan, the binary named in `apt:`, and the two archive versions.
 struct Lane {
     name: &'static str,
     plan: &'static str,
     package: &'static str,
     before: &'static str,
     after: &'static str,
-    /// (side, phase, [(check id, the outcome it must match)]) for every run of the plan.
-    outcomes: &'static [(&'static str, &'static str, &'static [(&'static str, &'static str)])],
+    /// (side, phase, row) for every run: exactly the checks the plan expects something of.
+    outcomes: &'static [(&'static str, &'static str, Row)],
     /// The plan has an `upgrade` step: every run starts on the before packages, so the old
-    /// package cannot be put on the after side alone.
+    /// package cannot stand alone on the after side.
     upgrade: bool,
 }
+
+const JQ_SMALL: [(&str, &str); 3] =
+    [("repeat-three", "ok"), ("repeat-zero", "ok"), ("repeat-fraction", "ok")];
 
 const JQ: Lane = Lane {
     name: "jq",
@@ -41,26 +48,8 @@ const JQ: Lane = Lane {
     before: "1.6-2.1+deb12u2",
     after: "1.6-2.1+deb12u3",
     outcomes: &[
-        (
-            "before",
-            "default",
-            &[
-                ("repeat-too-long", "abort"),
-                ("repeat-three", "ok"),
-                ("repeat-zero", "ok"),
-                ("repeat-fraction", "ok"),
-            ],
-        ),
-        (
-            "after",
-            "default",
-            &[
-                ("repeat-too-long", "fixed"),
-                ("repeat-three", "ok"),
-                ("repeat-zero", "ok"),
-                ("repeat-fraction", "ok"),
-            ],
-        ),
+        ("before", "default", &[("repeat-too-long", "abort"), JQ_SMALL[0], JQ_SMALL[1], JQ_SMALL[2]]),
+        ("after", "default", &[("repeat-too-long", "fixed"), JQ_SMALL[0], JQ_SMALL[1], JQ_SMALL[2]]),
     ],
     upgrade: false,
 };
@@ -85,13 +74,13 @@ const UNZIP: Lane = Lane {
     before: "6.0-28",
     after: "6.0-28+deb12u1",
     outcomes: &[
-        ("before", "default", &[("zipinfo", "crash"), ("unzip-test", "ok")]),
-        ("after", "default", &[("zipinfo", "fixed"), ("unzip-test", "ok")]),
+        ("before", "default", &[("archive", "crafted"), ("zipinfo", "crash"), ("unzip-test", "ok")]),
+        ("after", "default", &[("archive", "crafted"), ("zipinfo", "fixed"), ("unzip-test", "ok")]),
     ],
     upgrade: false,
 };
 
-const BEFORE_CA: &[(&str, &str)] = &[
+const CA_BEFORE: Row = &[
     ("package", "installed"),
     ("comodo-link", "trusted"),
     ("emsign-link", "trusted"),
@@ -99,13 +88,23 @@ const BEFORE_CA: &[(&str, &str)] = &[
     ("selection", "selected"),
     ("verify-comodo", "trusted"),
 ];
-const AFTER_CA: &[(&str, &str)] = &[
+const CA_AFTER_DEFAULT: Row = &[
     ("package", "installed"),
     ("comodo-link", "distrusted"),
     ("emsign-link", "distrusted"),
     ("bundle-comodo", "distrusted"),
     ("selection", "deselected"),
     ("verify-comodo", "distrusted"),
+    ("bundle-local", "without-local"),
+];
+const CA_AFTER_LOCAL: Row = &[
+    ("package", "installed"),
+    ("comodo-link", "distrusted"),
+    ("emsign-link", "distrusted"),
+    ("bundle-comodo", "distrusted"),
+    ("selection", "deselected"),
+    ("verify-comodo", "distrusted"),
+    ("bundle-local", "with-local"),
 ];
 
 const CA_CERTIFICATES: Lane = Lane {
@@ -115,10 +114,10 @@ const CA_CERTIFICATES: Lane = Lane {
     before: "20230311+deb12u1",
     after: "20250419~deb12u2",
     outcomes: &[
-        ("before", "default", BEFORE_CA),
-        ("before", "local-ca", BEFORE_CA),
-        ("after", "default", AFTER_CA),
-        ("after", "local-ca", AFTER_CA),
+        ("before", "default", CA_BEFORE),
+        ("before", "local-ca", CA_BEFORE),
+        ("after", "default", CA_AFTER_DEFAULT),
+        ("after", "local-ca", CA_AFTER_LOCAL),
     ],
     upgrade: true,
 };
@@ -144,6 +143,14 @@ impl Lane {
             .arg(&out));
         (o, out)
     }
+
+    fn row(&self, side: &str, phase: &str) -> Row {
+        self.outcomes.iter().find(|(s, p, _)| *s == side && *p == phase).unwrap().2
+    }
+
+    fn phases(&self, side: &str) -> Vec<&'static str> {
+        self.outcomes.iter().filter(|(s, _, _)| *s == side).map(|(_, p, _)| *p).collect()
+    }
 }
 
 fn result(out: &Path) -> serde_json::Value {
@@ -152,35 +159,50 @@ fn result(out: &Path) -> serde_json::Value {
         .unwrap()
 }
 
-/// The outcome each check of one run matched, as `id=outcome`, in the plan's order.
-fn matched(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
+/// The outcome each check of one run matched, by check id, and the ids the run expected
+/// something of (a check with no expectation for the pair is only observed).
+fn matched(doc: &serde_json::Value, side: &str, phase: &str) -> (BTreeMap<String, String>, Vec<String>) {
     let runs = doc["runs"].as_array().unwrap_or_else(|| panic!("no runs: {doc:#}"));
     let run = runs
         .iter()
         .find(|r| r["side"] == side && r["phase"] == phase)
         .unwrap_or_else(|| panic!("no run {side}/{phase}: {doc:#}"));
-    run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| format!("{}={}", c["id"].as_str().unwrap(), c["matched_outcome"].as_str().unwrap_or("?")))
-        .collect()
+    let mut got = BTreeMap::new();
+    let mut expected = Vec::new();
+    for c in run["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap().to_string();
+        if !c["expected_outcome"].as_str().unwrap_or("").is_empty() {
+            expected.push(id.clone());
+        }
+        got.insert(id, c["matched_outcome"].as_str().unwrap_or("?").to_string());
+    }
+    expected.sort();
+    (got, expected)
 }
 
-fn expected(rows: &[(&str, &str)]) -> Vec<String> {
-    let mut v: Vec<String> = rows.iter().map(|(id, o)| format!("{id}={o}")).collect();
-    v.sort();
-    v
+/// The run expected exactly the checks of the lane's row, and each matched its outcome.
+fn assert_outcomes(doc: &serde_json::Value, lane: &Lane, side: &str, phase: &str) {
+    let (got, expected) = matched(doc, side, phase);
+    let mut ids: Vec<String> = lane.row(side, phase).iter().map(|(id, _)| id.to_string()).collect();
+    ids.sort();
+    assert_eq!(expected, ids, "{} {side}/{phase}: the checks the plan expects", lane.name);
+    for (id, outcome) in lane.row(side, phase) {
+        assert_eq!(got[*id], *outcome, "{} {side}/{phase} {id}: {doc:#}", lane.name);
+    }
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
-/// The packages a side really had, as dpkg-query reported them in the testbed.
-fn side_versions(doc: &serde_json::Value, side: &str) -> String {
-    doc["sides"][side].to_string()
+/// A run given the other side's package: every check it expects something of matched what
+/// the other side's row names, and at least one of those is not what this side expects.
+fn assert_other_sides_outcomes(doc: &serde_json::Value, lane: &Lane, side: &str, other: &str, phase: &str) {
+    let (got, _) = matched(doc, side, phase);
+    let mut differs = false;
+    for (id, outcome) in lane.row(side, phase) {
+        if let Some((_, want)) = lane.row(other, phase).iter().find(|(i, _)| i == id) {
+            assert_eq!(got[*id], *want, "{} {side}/{phase} {id}: {doc:#}", lane.name);
+            differs |= want != outcome;
+        }
+    }
+    assert!(differs, "{} {side}/{phase}: no expectation tells the versions apart", lane.name);
 }
 
 /// Before reproduces, after is fixed, on the archive's packages: verification-done, and
@@ -191,16 +213,16 @@ fn assert_done(lane: &Lane) {
     assert_eq!(doc["verdict"], "verification-done", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(0), "{}", lane.name);
     assert_eq!(json_of(&o)["verdict"], "verification-done");
-    for (side, phase, rows) in lane.outcomes {
-        assert_eq!(sorted(matched(&doc, side, phase)), expected(rows), "{} {side}/{phase}", lane.name);
+    for (side, phase, _) in lane.outcomes {
+        assert_outcomes(&doc, lane, side, phase);
     }
-    // The versions under test are the pinned ones, as dpkg-query saw them in the testbeds.
-    assert!(side_versions(&doc, "before").contains(lane.before), "{}: {doc:#}", lane.name);
-    assert!(side_versions(&doc, "after").contains(lane.after), "{}: {doc:#}", lane.name);
+    // The versions under test are the pinned ones, as the testbeds' dpkg reported them.
+    let sides = doc["sides"].to_string();
+    assert!(sides.contains(lane.before) && sides.contains(lane.after), "{}: {doc:#}", lane.name);
 }
 
 /// The fixed package on both sides, and the sides swapped: not an update, refused before
-/// any testbed (exit 2) naming the versions; no result, so never verification-done.
+/// any testbed (exit 2) naming the fixed version; no result, so never verification-done.
 fn assert_not_an_update_is_refused(lane: &Lane) {
     for (name, before, after) in [("same", lane.new(), lane.new()), ("swapped", lane.new(), lane.old())] {
         let (o, out) = lane.verify(name, &["--before", &before, "--after", &after]);
@@ -211,20 +233,16 @@ fn assert_not_an_update_is_refused(lane: &Lane) {
     }
 }
 
-/// The fixed package alone on the before side: the bug does not reproduce, so the plan
-/// cannot call the update verified (inconclusive, exit 1); the bug's outcome did not match.
-/// The old package alone on the after side: verification-failed (exit 1).
+/// The fixed package alone on the before side: the bug does not reproduce, so the update
+/// cannot be called verified (inconclusive, exit 1); its checks match what the after side
+/// expects. The old package alone on the after side: verification-failed (exit 1).
 fn assert_each_side_tells_the_versions_apart(lane: &Lane) {
     let (o, out) = lane.verify("fixed-as-before", &["--only", "before", "--before", &lane.new()]);
     let doc = result(&out);
     assert_eq!(doc["verdict"], "inconclusive", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(1), "{}", lane.name);
-    for (side, phase, rows) in lane.outcomes.iter().filter(|(s, _, _)| *s == "before") {
-        let got = sorted(matched(&doc, side, phase));
-        // The fixed package matches what the plan expects of the after side.
-        let after_rows = lane.outcomes.iter().find(|(s, p, _)| *s == "after" && p == phase).unwrap().2;
-        assert_ne!(got, expected(rows), "{} {side}/{phase}", lane.name);
-        assert_eq!(got, expected(after_rows), "{} {side}/{phase}", lane.name);
+    for phase in lane.phases("before") {
+        assert_other_sides_outcomes(&doc, lane, "before", "after", phase);
     }
     if lane.upgrade {
         return;
@@ -233,11 +251,8 @@ fn assert_each_side_tells_the_versions_apart(lane: &Lane) {
     let doc = result(&out);
     assert_eq!(doc["verdict"], "verification-failed", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(1), "{}", lane.name);
-    for (side, phase, rows) in lane.outcomes.iter().filter(|(s, _, _)| *s == "after") {
-        let before_rows = lane.outcomes.iter().find(|(s, p, _)| *s == "before" && p == phase).unwrap().2;
-        let got = sorted(matched(&doc, side, phase));
-        assert_ne!(got, expected(rows), "{} {side}/{phase}", lane.name);
-        assert_eq!(got, expected(before_rows), "{} {side}/{phase}", lane.name);
+    for phase in lane.phases("after") {
+        assert_other_sides_outcomes(&doc, lane, "after", "before", phase);
     }
 }
 
@@ -272,11 +287,12 @@ fn ca_certificates_1151413_upgrade_distrusts_two_roots_and_keeps_a_local_ca() {
 /// published), both sides built locally: verification-done as a pre-upload check.
 #[test]
 fn unzip_1142905_run_from_the_source_package_is_a_pre_upload_check() {
+    let backport = root().join("patches/deb-1142905-unzip-smartzip");
     let out = work().join("unzip-run");
     let o = run(srukit()
         .arg("--json")
         .arg("run")
-        .arg(root().join("patches/deb-1142905-unzip-smartzip"))
+        .arg(&backport)
         .args(["--source", "unzip=6.0-28"])
         .arg("--out")
         .arg(&out));
@@ -285,36 +301,30 @@ fn unzip_1142905_run_from_the_source_package_is_a_pre_upload_check() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(doc["before_version"], "6.0-28");
     assert_eq!(doc["after_version"], "6.0-28+deb12u1");
-    // Local builds never set the tag: the verdict names the one a run on the archive's
+    // Local builds never set the tag: the summary names the one a run on the archive's
     // security or proposed packages would set.
     assert!(doc["tag"].is_null(), "{doc:#}");
     assert_eq!(doc["provenance"], "local-build");
     assert_eq!(doc["would_tag"], "verification-done-bookworm");
 
     let result = result(&out.join("verify"));
-    for (side, phase, rows) in UNZIP.outcomes {
-        assert_eq!(sorted(matched(&result, side, phase)), expected(rows), "{side}/{phase}");
+    for (side, phase, _) in UNZIP.outcomes {
+        assert_outcomes(&result, &UNZIP, side, phase);
     }
-    // The patch went in as published: the after tree's copy is the backport folder's, byte
-    // for byte, and the changelog entry closes the bug.
-    let published =
-        std::fs::read(root().join("patches/deb-1142905-unzip-smartzip/can-2026-2034443.patch")).unwrap();
-    let applied = walk_find(&out, "can-2026-2034443.patch");
-    assert!(!applied.is_empty(), "the patch is in no tree under {}", out.display());
-    for p in applied {
+    // The patch went in as published: every copy in the run's trees is the backport
+    // folder's, byte for byte.
+    let published = std::fs::read(backport.join("can-2026-2034443.patch")).unwrap();
+    let copies: Vec<PathBuf> = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name() == "can-2026-2034443.patch")
+        .map(|e| e.into_path())
+        .collect();
+    assert!(!copies.is_empty(), "the patch is in no tree under {}", out.display());
+    for p in copies {
         assert_eq!(std::fs::read(&p).unwrap(), published, "{}", p.display());
     }
     let lp = std::fs::read_to_string(out.join("report/launchpad.txt")).unwrap();
     assert!(lp.contains("6.0-28+deb12u1"), "{lp}");
     assert!(lp.contains("pre-upload"), "{lp}");
-}
-
-/// Every file named `name` below `dir`.
-fn walk_find(dir: &Path, name: &str) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name() == name)
-        .map(|e| e.into_path())
-        .collect()
 }
