@@ -504,3 +504,33 @@ fn unmatched_is_a_failure_and_a_failing_step_an_error() {
     assert_eq!(doc["verdict"], "error");
     assert!(doc["runs"][0]["error"].as_str().unwrap().contains("step `log` exited with status 1"), "{doc:#}");
 }
+
+/// The README's plan and each of its family examples load as written (with the `needs` the
+/// service family asks for): the documentation is a plan, not a sketch.
+#[test]
+fn the_readme_plan_and_its_family_examples_load() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Writing a verification plan").unwrap()..];
+    let blocks: Vec<&str> =
+        section.split("```toml\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).take(2).collect();
+    let [plan, families] = blocks[..] else { panic!("two toml blocks in the README section") };
+    let parse = |name: &str, text: &str| {
+        srukit::verify::plan::Plan::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    };
+    let p = parse("readme.toml", plan);
+    assert_eq!(p.check_ids(), ["crash", "smoke"]);
+    let mut families_seen = Vec::new();
+    for chunk in families.split("[[check]]").skip(1) {
+        let check = format!("[[check]]{chunk}");
+        if check.contains("iscsi = {") {
+            continue; // needs [daemon] and [target] and an expectation in every pair: the flagship's
+        }
+        let mut text = plan.replace("[expect.before.tuned]", &format!("{check}\n[expect.before.tuned]"));
+        if check.contains("service = {") {
+            text = text.replace("needs = []", "needs = [\"init\"]");
+        }
+        let p = parse("readme-family.toml", &text);
+        families_seen.push(p.checks[2].family());
+    }
+    assert_eq!(families_seen, ["command", "file", "package", "port", "log", "service"]);
+}
