@@ -181,6 +181,13 @@ fn archive_sides_are_installed_from_their_suite_and_recorded() {
     assert!(lp.contains(&format!("dpkg:   ii {av}")), "{lp}");
     assert!(lp.contains("$ apt-cache policy antiword"), "{lp}");
     assert!(lp.contains("Tag: verification-done-bookworm"), "{lp}");
+    // The public comment names the .deb, not where this machine caches it.
+    let cache = a["file"].as_str().unwrap();
+    assert!(
+        lp.contains(&format!("file:   {}", Path::new(cache).file_name().unwrap().to_str().unwrap())),
+        "{lp}"
+    );
+    assert!(!lp.contains(Path::new(cache).parent().unwrap().to_str().unwrap()), "{lp}");
     let md = run(srukit().args(["report", "--format", "markdown"]).arg(&out));
     let md = text(&md.stdout);
     assert!(
@@ -188,6 +195,15 @@ fn archive_sides_are_installed_from_their_suite_and_recorded() {
         "{md}"
     );
     assert!(md.contains("```\n$ apt-cache policy antiword\nantiword:\n"), "{md}");
+
+    // result.json, with the new fields, is valid against the published schema.
+    let v = std::process::Command::new("python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))"])
+        .arg(verify_common::root().join("docs/result.schema.json"))
+        .arg(out.join("result.json"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", text(&v.stderr));
 }
 
 fn hex(b: &[u8]) -> String {
