@@ -170,17 +170,18 @@ impl Archive {
             let out = archive.apt("apt-get").args(["update", "-q"]).output_unchecked()?;
             let text =
                 String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-            // apt-get update exits 0 with only a warning when a suite's Release file is
-            // missing: a suite the archive does not have is bad input, found now.
-            if !out.status.success()
-                || text.contains("does not have a Release file")
-                || text.lines().any(|l| l.starts_with("E:"))
-            {
+            // A suite the archive does not have (a 404 for its Release file) is bad input,
+            // found now; apt says so in its `E:` and `Err:` lines.
+            if !out.status.success() || text.lines().any(|l| l.starts_with("E:")) {
+                let errors: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.starts_with("E:") || l.starts_with("Err:") || l.starts_with("  "))
+                    .collect();
                 return Err(VerifyError::Packages(format!(
-                    "suite `{}`: `apt-get update` from {} failed: {}",
+                    "suite `{}`: `apt-get update` from {} failed:\n{}",
                     suite.name,
                     archive.uri,
-                    crate::process::tail(text.as_bytes(), 6)
+                    errors.join("\n")
                 )));
             }
             updated.insert(suite.name.clone());
@@ -234,6 +235,8 @@ impl Archive {
             "-oDir::Cache::srcpkgcache=".to_string(),
             "-oAcquire::GzipIndexes=true".to_string(),
             "-oAcquire::Languages=none".to_string(),
+            // The cache is root's (under ~/.cache): apt's `_apt` user could not write it.
+            "-oAPT::Sandbox::User=root".to_string(),
         ]);
         for (key, value) in host_proxies() {
             cmd = cmd.arg(format!("-o{key}={value}"));
@@ -381,6 +384,37 @@ impl Archive {
             archive: self.uri.clone(),
         }
     }
+}
+
+/// Archive packages are installed into the testbed image's own release: a suite of another
+/// series (or distribution) would mix two releases, which no user of the update runs.
+pub fn check_image_release(
+    packages: &[&crate::verify::packages::Package],
+    image: &crate::testbed::Image,
+) -> Result<(), VerifyError> {
+    let os_release = image.lower.join("etc/os-release");
+    let text = crate::fsx::read_to_string(&os_release)?;
+    let codename = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default();
+    for p in packages {
+        let Some(a) = &p.archive else { continue };
+        if a.suite.series != codename {
+            return Err(VerifyError::Usage(format!(
+                "{}: the suite `{}` is {}, but the testbed image {} is {} ({}): give a suite of {}",
+                p.source,
+                a.suite.name,
+                a.suite.series,
+                image.name,
+                if codename.is_empty() { "of no known release" } else { &codename },
+                os_release.display(),
+                if codename.is_empty() { "its release" } else { &codename },
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The URI apt on this machine uses for `suite` (its configured index targets), else the
