@@ -1,8 +1,10 @@
-//! One conformance suite run against every testbed backend (unshare, nspawn): exec, spawn,
+//! One conformance suite run against every testbed backend (unshare, nspawn, nspawn booted
+//! with systemd as pid 1): exec, spawn,
 //! copy in/out, the data dir, connect_tcp into the testbed's network, memory cgroups,
 //! isolation between testbeds and from the image, and teardown leaving nothing behind
 //! (systemd-nspawn's propagate dir included; `gc` sweeps orphaned ones, never a live one).
-//! Needs root; builds (once, cached) the bookworm-tgt image.
+//! Needs root; builds (once, cached) the bookworm-tgt image, and bookworm-systemd for the
+//! booted backend.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,26 @@ fn image() -> &'static Image {
     IMAGE.get_or_init(|| testbed::ensure_image("bookworm-tgt", &Quiet).expect("bookworm-tgt image builds"))
 }
 
+/// A booted testbed needs systemd in its image.
+fn systemd_image() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        testbed::ensure_image("bookworm-systemd", &Quiet).expect("bookworm-systemd image builds")
+    })
+}
+
+fn image_for(backend: Backend) -> &'static Image {
+    if backend == (Backend::Nspawn { boot: true }) { systemd_image() } else { image() }
+}
+
+/// A program each image has from its own packages (not the host's): tgt's admin tool, or
+/// python3 in the booted image.
+fn probe_program(backend: Backend) -> &'static str {
+    if backend == (Backend::Nspawn { boot: true }) { "/usr/bin/python3" } else { "/usr/sbin/tgtadm" }
+}
+
 fn open(backend: Backend) -> Box<dyn Testbed> {
-    testbed::open(image(), &OpenOptions { backend, ..Default::default() }).expect("testbed opens")
+    testbed::open(image_for(backend), &OpenOptions { backend, ..Default::default() }).expect("testbed opens")
 }
 
 fn sh(tb: &mut Box<dyn Testbed>, script: &str) -> String {
@@ -102,7 +122,11 @@ macro_rules! conformance {
                 assert_eq!(out.stderr_str(), "err\n");
                 // The image's own files, not the host's.
                 assert_eq!(sh(&mut tb, ". /etc/os-release; echo $VERSION_CODENAME"), "bookworm\n");
-                assert!(sh(&mut tb, "command -v tgtd").contains("tgtd"));
+                let probe = probe_program($backend);
+                assert_eq!(
+                    sh(&mut tb, &format!("command -v {}", probe.rsplit('/').next().unwrap())),
+                    format!("{probe}\n")
+                );
                 // The leak check below looks where systemd-nspawn really puts its dir.
                 let propagate = testbed::nspawn::propagate_dir(tb.id());
                 assert_eq!(
@@ -159,14 +183,22 @@ macro_rules! conformance {
             #[test]
             fn writes_do_not_reach_the_image() {
                 let mut tb = open($backend);
-                sh(&mut tb, "echo x > /etc/srukit-probe; rm /usr/sbin/tgtadm; echo y > /tmp/t");
-                assert!(!image().lower.join("etc/srukit-probe").exists());
-                assert!(image().lower.join("usr/sbin/tgtadm").exists());
+                let probe = probe_program($backend);
+                let image = image_for($backend);
+                sh(&mut tb, &format!("echo x > /etc/srukit-probe; rm {probe}; echo y > /tmp/t"));
+                assert!(!image.lower.join("etc/srukit-probe").exists());
+                assert!(image.lower.join(&probe[1..]).exists());
                 tb.close().unwrap();
                 let mut fresh = open($backend);
                 assert_eq!(
-                    sh(&mut fresh, "ls /etc/srukit-probe 2>/dev/null; command -v tgtadm"),
-                    "/usr/sbin/tgtadm\n"
+                    sh(
+                        &mut fresh,
+                        &format!(
+                            "ls /etc/srukit-probe 2>/dev/null; command -v {}",
+                            probe.rsplit('/').next().unwrap()
+                        )
+                    ),
+                    format!("{probe}\n")
                 );
                 fresh.close().unwrap();
             }
@@ -224,12 +256,13 @@ macro_rules! conformance {
 
 conformance!(unshare, Backend::Unshare);
 conformance!(nspawn, Backend::Nspawn { boot: false });
+conformance!(nspawn_boot, Backend::Nspawn { boot: true });
 
 #[test]
 fn host_network_mode_shares_the_network_and_resolv_conf() {
-    for backend in [Backend::Unshare, Backend::Nspawn { boot: false }] {
+    for backend in [Backend::Unshare, Backend::Nspawn { boot: false }, Backend::Nspawn { boot: true }] {
         let opts = OpenOptions { backend, host_network: true, ..Default::default() };
-        let mut tb = testbed::open(image(), &opts).unwrap();
+        let mut tb = testbed::open(image_for(backend), &opts).unwrap();
         let links = sh(&mut tb, "ip -br link | wc -l");
         assert!(links.trim().parse::<u32>().unwrap() > 1, "{backend:?}: only lo, not the host's network");
         assert_eq!(sh(&mut tb, "cat /etc/resolv.conf"), std::fs::read_to_string("/etc/resolv.conf").unwrap());

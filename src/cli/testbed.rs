@@ -84,6 +84,29 @@ struct ExecResult {
     stdout: String,
     stderr: String,
     seconds: f64,
+    /// How a booted testbed came up (`--boot` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    boot: Option<testbed::BootStatus>,
+}
+
+/// Opens a testbed; a booted one that came up degraded is worth a warning (which units
+/// failed), not a refusal: a plan's checks decide whether those units matter.
+fn open_testbed(
+    image: &testbed::Image,
+    opts: &OpenOptions,
+    rep: &dyn crate::reporter::Reporter,
+) -> anyhow::Result<Box<dyn testbed::Testbed>> {
+    let tb = testbed::open(image, opts)?;
+    if let Some(b) = tb.boot_status().filter(|b| b.state != "running") {
+        rep.warn(&format!(
+            "testbed {} booted {} in {:.2}s; failed units: {}",
+            tb.id(),
+            b.state,
+            b.seconds,
+            if b.failed_units.is_empty() { "none listed".to_string() } else { b.failed_units.join(", ") }
+        ));
+    }
+    Ok(tb)
 }
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -130,8 +153,9 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         Command::Shell { definition, keep, open } => {
             let image = testbed::ensure_image(&definition, rep)?;
-            let tb = testbed::open(&image, &open.options(keep)?)?;
+            let tb = open_testbed(&image, &open.options(keep)?, rep)?;
             let id = tb.id().to_string();
+            let boot = tb.boot_status().cloned();
             // The one interactive command: the terminal is handed to the shell.
             let status = crate::process::Cmd::new("nsenter")
                 .args([
@@ -159,19 +183,20 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
             };
             Ok(Outcome::new(
                 if status == 0 { Exit::Success } else { Exit::NotTrue },
-                &serde_json::json!({"testbed": id, "status": status}),
+                &serde_json::json!({"testbed": id, "status": status, "boot": boot}),
                 text,
             ))
         }
         Command::Exec { definition, open, timeout, command } => {
             let image = testbed::ensure_image(&definition, rep)?;
-            let mut tb = testbed::open(&image, &open.options(false)?)?;
+            let mut tb = open_testbed(&image, &open.options(false)?, rep)?;
             let mut req = ExecRequest::new(command);
             if let Some(t) = timeout {
                 req = req.timeout(Duration::from_secs_f64(t));
             }
             let out = tb.exec(&req);
             let id = tb.id().to_string();
+            let boot = tb.boot_status().cloned();
             let closed = tb.close();
             let out = out?;
             closed?;
@@ -181,6 +206,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 stdout: out.stdout_str(),
                 stderr: out.stderr_str(),
                 seconds: out.duration.as_secs_f64(),
+                boot,
             };
             if !ctx.json {
                 eprint!("{}", res.stderr);

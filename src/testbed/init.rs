@@ -58,9 +58,11 @@ pub enum Op {
 pub struct Plan {
     pub ops: Vec<(String, Op)>,
     pub flags: CloneFlags,
-    /// Kill the child if the thread that opened it dies (only set from the main thread:
-    /// the signal follows the creating *thread*, not the process).
-    pub parent_death_kill: bool,
+    /// The signal the child (and what it execs) gets if the thread that opened it dies
+    /// (only set from the main thread: the signal follows the creating *thread*, not the
+    /// process). SIGKILL for a plain testbed; SIGTERM for a booted nspawn, which then powers
+    /// its container off (`--kill-signal`) instead of leaving it running without a parent.
+    pub parent_death_signal: Option<libc::c_int>,
 }
 
 pub fn cstr(p: impl AsRef<Path>) -> CString {
@@ -261,9 +263,9 @@ unsafe fn child_main(
     status: RawFd,
 ) -> isize {
     unsafe {
-        if plan.parent_death_kill {
+        if let Some(sig) = plan.parent_death_signal {
             // A parent that died before this line is caught below: `go` reads EOF.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong);
         }
         // Inherited descriptors (other threads' pipes, the test harness's) must not be held
         // open for the testbed's lifetime.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::exit::{Exit, ExitCodeOf};
 
+mod boot;
 mod cgroup;
 pub mod definition;
 mod image;
@@ -22,6 +23,7 @@ mod procfs;
 mod running;
 pub mod state;
 
+pub use boot::BootStatus;
 pub use cgroup::MemCgroup;
 pub use definition::Definition;
 pub use image::{Image, ImageInfo, cache_root, ensure_image, list_images, remove_image};
@@ -141,6 +143,8 @@ pub trait Testbed: Send {
     fn init_pid(&self) -> u32;
     /// The testbed's id (its run dir is `/run/srukit/testbeds/<id>`).
     fn id(&self) -> &str;
+    /// How a booted testbed (`Backend::Nspawn { boot: true }`) came up; None for the others.
+    fn boot_status(&self) -> Option<&BootStatus>;
     /// Tears everything down: processes, mounts, cgroups, scratch and run dir.
     fn close(self: Box<Self>) -> Result<(), TestbedError>;
 }
@@ -181,6 +185,8 @@ pub enum TestbedError {
     Sys { what: String, errno: nix::errno::Errno },
     #[error("cgroup {}: {msg}", path.display())]
     Cgroup { path: PathBuf, msg: String },
+    #[error("testbed {id} did not stop cleanly: {msg}; what was left of it was killed")]
+    UncleanStop { id: String, msg: String },
     #[error("testbed {id}: teardown left {leftovers}")]
     Teardown { id: String, leftovers: String },
     #[error(transparent)]

@@ -111,13 +111,14 @@ pub fn nspawn_ops(
             hint: "install it with `apt-get install systemd-container`".into(),
         });
     };
+    let machine = super::nspawn::machine_name(id);
     let mut argv: Vec<String> = vec![
         "systemd-nspawn".into(),
         "--register=no".into(),
         "--keep-unit".into(),
         "-q".into(),
         "--console=pipe".into(),
-        format!("--machine={}", super::nspawn::machine_name(id)),
+        format!("--machine={machine}"),
         format!("--directory={}", root.display()),
         format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
     ];
@@ -127,10 +128,18 @@ pub fn nspawn_ops(
         argv.push("--private-network".into());
     }
     if boot {
-        argv.push("--boot".into());
+        // SIGTERM to nspawn (our parent-death signal, or anyone's) powers the container off
+        // the way teardown does, rather than halting it (nspawn's default, SIGRTMIN+3).
+        argv.extend(["--boot".into(), format!("--kill-signal={}", super::boot::POWEROFF_SIGNAL_NAME)]);
     } else {
         argv.extend(["--as-pid2".into(), "sleep".into(), "infinity".into()]);
     }
+    // A booted systemd sets the hostname from /etc/hostname (in an image, the name of the host
+    // that built it), over the machine name nspawn gave: every testbed would be called alike.
+    ops.push((
+        "write /etc/hostname".into(),
+        Op::WriteFile { path: cstr(root.join("etc/hostname")), bytes: format!("{machine}\n").into_bytes() },
+    ));
     ops.push((
         format!("send output to {}", scratch.join("nspawn.log").display()),
         Op::Output(cstr(scratch.join("nspawn.log"))),

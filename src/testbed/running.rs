@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
 
+use super::boot;
 use super::init::{self, Op, cstr};
 use super::plan::{nspawn_ops, unshare_ops};
 use super::state::{self, State};
@@ -77,6 +78,7 @@ impl Running {
                 Backend::Nspawn { .. } => vec![super::nspawn::propagate_dir(&id)],
             },
             keep: false,
+            boot: None,
             created: chrono::Utc::now().to_rfc3339(),
         };
         // Recorded before anything exists, so a kill at any later moment leaves a trail.
@@ -195,8 +197,14 @@ impl Running {
         // PR_SET_PDEATHSIG follows the creating thread: only safe from the main thread, and
         // not for a testbed meant to outlive us.
         let main_thread = nix::unistd::gettid().as_raw() as u32 == std::process::id();
-        let child =
-            init::clone_child(init::Plan { ops, flags, parent_death_kill: main_thread && !opts.keep })?;
+        let booted = matches!(self.backend, Backend::Nspawn { boot: true });
+        let death_signal = if booted { libc::SIGTERM } else { libc::SIGKILL };
+        let launched = Instant::now();
+        let child = init::clone_child(init::Plan {
+            ops,
+            flags,
+            parent_death_signal: (main_thread && !opts.keep).then_some(death_signal),
+        })?;
         let child_start = procfs::start_time(child.pid).unwrap_or(0);
         self.state.pids.push((child.pid, child_start));
         self.state.save()?;
@@ -208,9 +216,21 @@ impl Running {
         if pid1_is_child {
             self.init_pid = self.state.pids[0].0;
         } else {
-            self.init_pid =
-                self.wait_for_nspawn_leader(matches!(self.backend, Backend::Nspawn { boot: true }))?;
+            self.init_pid = self.wait_for_nspawn_leader(booted)?;
             self.state.pids.push((self.init_pid, procfs::start_time(self.init_pid).unwrap_or(0)));
+            self.state.save()?;
+        }
+        if booted {
+            let (nspawn, leader) = (self.state.pids[0], self.state.pids[1]);
+            let log = self.state.scratch.join("nspawn.log");
+            let died = move || {
+                (!procfs::is_same(nspawn.0, nspawn.1) || !procfs::is_same(leader.0, leader.1)).then(|| {
+                    let log = std::fs::read(&log).unwrap_or_default();
+                    format!("systemd-nspawn's output (last lines):\n{}", crate::process::tail(&log, 15))
+                })
+            };
+            let status = boot::wait_until_booted(&mut |req| self.exec(req), &died, launched)?;
+            self.state.boot = Some(status);
             self.state.save()?;
         }
         Ok(())
@@ -485,6 +505,10 @@ impl Testbed for Running {
 
     fn id(&self) -> &str {
         &self.state.id
+    }
+
+    fn boot_status(&self) -> Option<&boot::BootStatus> {
+        self.state.boot.as_ref()
     }
 
     fn close(mut self: Box<Self>) -> Result<(), TestbedError> {

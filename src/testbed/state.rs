@@ -38,6 +38,9 @@ pub struct State {
     pub host_dirs: Vec<PathBuf>,
     /// Left running on purpose (`shell --keep`): not an orphan.
     pub keep: bool,
+    /// How a booted testbed came up (`nspawn-boot` only, once its boot settled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<super::boot::BootStatus>,
     pub created: String,
 }
 
@@ -81,10 +84,35 @@ pub fn all() -> Vec<State> {
     .collect()
 }
 
-/// Kills, unmounts and removes everything a testbed's state names. Safe to repeat.
+/// Stops, unmounts and removes everything a testbed's state names. Safe to repeat. An nspawn
+/// testbed's container is stopped first and its nspawn left to exit by itself
+/// (`boot::stop_nspawn`); what is still alive then is killed, and if that was needed the
+/// error says so once everything is removed.
 pub fn teardown(state: &State) -> Result<(), TestbedError> {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
+    // Every srukit command reaps orphans as it starts, so two may reach the same testbed: one
+    // tears it down while the other waits, then finds its state gone. (A booted container
+    // takes a second or two to power off: without the lock the second would kill it midway.)
+    let dir = state.dir();
+    let _lock = match std::fs::File::open(&dir) {
+        Ok(f) => {
+            f.lock().map_err(|source| fsx::FsError { op: "lock", path: dir.clone(), source })?;
+            f
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(fsx::FsError { op: "open", path: dir, source }.into()),
+    };
+    if !dir.exists() {
+        return Ok(());
+    }
+    let unclean = if state.backend.starts_with("nspawn") {
+        super::boot::stop_nspawn(state)
+            .err()
+            .map(|msg| TestbedError::UncleanStop { id: state.id.clone(), msg })
+    } else {
+        None
+    };
     let live: Vec<u32> =
         state.pids.iter().filter(|(p, s)| procfs::is_same(*p, *s)).map(|(p, _)| *p).collect();
     for &p in &live {
@@ -112,7 +140,7 @@ pub fn teardown(state: &State) -> Result<(), TestbedError> {
     for &p in &live {
         let _ = nix::sys::wait::waitpid(Pid::from_raw(p as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
     }
-    let mut first_err = None;
+    let mut first_err = unclean;
     for cg in &state.cgroups {
         if let Err(e) = cgroup::destroy_tree(cg) {
             first_err.get_or_insert(e);
