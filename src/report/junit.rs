@@ -53,6 +53,16 @@ fn suite(r: &VerifyResult, run: &Run) -> TestSuite {
     for c in &run.checks {
         let mut case = TestCase::new(c.id.as_str(), status(c));
         case.set_classname(classname.as_str());
+        // Jenkins's schema has no properties on a testcase: the family and the outcome names
+        // go to its system-out, one `key: value` a line.
+        let mut out = format!("family: {}\n", c.family());
+        if !c.expected_outcome.is_empty() || !c.matched_outcome.is_empty() {
+            out.push_str(&format!(
+                "expected_outcome: {}\nmatched_outcome: {}\n",
+                c.expected_outcome, c.matched_outcome
+            ));
+        }
+        case.set_system_out(out);
         case.set_time(secs(c.seconds));
         suite.add_test_case(case);
     }
@@ -75,9 +85,21 @@ fn status(c: &CheckResult) -> TestCaseStatus {
         Outcome::Fail | Outcome::Inconclusive => NonSuccessKind::Failure,
         Outcome::Error => NonSuccessKind::Error,
     };
+    let message = if c.family() == "iscsi" {
+        format!("{}: expected {}, observed {}", c.title, c.expected, c.observed)
+    } else {
+        format!(
+            "{} ({}): expected {}, matched {}{}",
+            c.title,
+            c.family(),
+            c.expected,
+            evidence::outcome_words(c),
+            if c.why.is_empty() { String::new() } else { format!("; why: {}", c.why) }
+        )
+    };
     let mut status = TestCaseStatus::non_success(kind);
     status
-        .set_message(format!("{}: expected {}, observed {}", c.title, c.expected, c.observed))
+        .set_message(message)
         .set_type(c.outcome.as_str())
         .set_description(evidence::lines(&c.evidence).join("\n"));
     status

@@ -86,9 +86,10 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
             if sides.contains(&side) {
                 VerifyError::Usage(format!("the plan has a {side} side: give --{side} PKGS (or --only)"))
             } else {
-                VerifyError::Usage(format!(
+                VerifyError::Usage(
                     "the plan has an `upgrade` step, so every run starts on the before side's packages: give --before PKGS"
-                ))
+                        .to_string(),
+                )
             }
         })?;
         packages.push((side, packages::resolve(src, &plan.raw.install)?));

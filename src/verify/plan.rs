@@ -688,6 +688,21 @@ wce = "off"
         assert!(err.contains("unknown variable `${mode}` in phase `other`"), "{err}");
     }
 
+    /// An edit expands with its own phase's variables: another phase need not define them.
+    #[test]
+    fn edits_expand_with_their_own_phases_variables() {
+        let text = MINIMAL.replace(
+            "name = \"default\"\n",
+            "name = \"default\"\nvars = { v = \"off\" }\nedits = [{ set = \"/etc/default/x\", key = \"A\", value = \"${v}\" }]\n[[phase]]\nname = \"other\"\n",
+        ) + "[expect.before.other]\nwce = \"on\"\n[expect.after.other]\nwce = \"off\"\n";
+        let p = parse(&text).unwrap();
+        let e =
+            p.raw.phases[0].edits[0].expand(&BTreeMap::from([("v".to_string(), "off".to_string())])).unwrap();
+        assert_eq!(e, Edit::Set { file: "/etc/default/x".into(), key: "A".into(), value: "off".into() });
+        let err = parse(&text.replace("${v}", "${w}")).unwrap_err().to_string();
+        assert!(err.contains("unknown variable `${w}` in phase `default`"), "{err}");
+    }
+
     #[test]
     fn a_missing_expectation_points_at_its_phase_or_sides() {
         let err =

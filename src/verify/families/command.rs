@@ -112,6 +112,7 @@ impl Family for Command<'_> {
             format!("{observed}; stderr: {}", clip(first_err, 160))
         };
         let mut evidence = json!({
+            "command": argv.iter().map(|a| crate::process::shell_quote(a)).collect::<Vec<_>>().join(" "),
             "argv": argv,
             "status": status,
             "stdout": excerpt(&out.stdout, EXCERPT),

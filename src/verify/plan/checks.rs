@@ -219,6 +219,7 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
     note("log", rc.log.as_ref().map(Spanned::span));
     note("service", rc.service.as_ref().map(Spanned::span));
     note("iscsi", rc.iscsi.as_ref().map(Spanned::span));
+    families.sort_by_key(|f| f.1);
     let (family, family_at) = match families.as_slice() {
         [one] => *one,
         [] => {

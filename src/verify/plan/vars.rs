@@ -46,10 +46,12 @@ pub fn check(
             expanded.extend(d.ready_file.iter().map(|a| (format!("step `{}`: ready-file", step.name), a)));
         }
     }
-    for ph in &spans.phases {
+    // A phase's edits expand with that phase's variables only.
+    let mut own: Vec<(usize, String, &Spanned<String>)> = Vec::new();
+    for (i, ph) in spans.phases.iter().enumerate() {
         for e in &ph.edits {
             let what = format!("phase `{}`: edits", ph.name.get_ref());
-            expanded.extend(e.strings().into_iter().map(|v| (what.clone(), v)));
+            own.extend(e.strings().into_iter().map(|v| (i, what.clone(), v)));
         }
     }
     for c in &spans.checks {
@@ -81,13 +83,16 @@ pub fn check(
             names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", ")
         )
     };
-    for (what, value) in &expanded {
+    let everywhere = expanded.iter().map(|(what, value)| (None, what, *value));
+    let in_phase = own.iter().map(|(i, what, value)| (Some(*i), what, *value));
+    for (only, what, value) in everywhere.chain(in_phase) {
         for (name, offset) in spans::variables(value.get_ref()) {
             let Some(name) = name else {
                 let o = spans::offset_in_value(text, value.span(), &value.get_ref()[offset..]);
                 return Err(at(path, text, o, format!("{what}: unclosed `${{`")));
             };
-            if let Some(phase) = raw.phases.iter().find(|p| !known(p, name, what)) {
+            let phases = raw.phases.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i));
+            if let Some((_, phase)) = phases.into_iter().find(|(_, p)| !known(p, name, what)) {
                 let o = spans::offset_in_value(text, value.span(), &format!("${{{name}}}"));
                 return Err(at(path, text, o, unknown(name, phase, what)));
             }
