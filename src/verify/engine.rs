@@ -107,6 +107,8 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         step.finish(&image.hash[..image.hash.len().min(12)]);
         image
     };
+    let all: Vec<&Package> = packages.iter().flat_map(|(_, p)| p).collect();
+    crate::verify::archive::check_image_release(&all, &image)?;
     // `apt:` packages are what the image carries: known now, from its dpkg database.
     for (_, pkgs) in &mut packages {
         packages::resolve_in_image(pkgs, &image.lower, &image.name)?;

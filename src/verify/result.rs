@@ -872,6 +872,73 @@ mod tests {
         assert_eq!(Verdict::Error.tag(Some("trusty")), None);
     }
 
+    /// The SRU rule: a tag only for the after side from the proposed or security pocket;
+    /// the point release, stable-updates, the image and local builds are pre-upload checks.
+    #[test]
+    fn only_proposed_and_security_tag() {
+        let mut r = sample();
+        r.plan.series = Some("bookworm".into());
+        r.verdict = Verdict::VerificationDone;
+        for (p, tag) in [
+            (Provenance::LocalBuild, None),
+            (Provenance::TestbedImage, None),
+            (Provenance::Release, None),
+            (Provenance::Updates, None),
+            (Provenance::Proposed, Some("verification-done-bookworm")),
+            (Provenance::Security, Some("verification-done-bookworm")),
+        ] {
+            r.sides.after = Some(PackageSet { provenance: Some(p), ..PackageSet::default() });
+            assert_eq!(r.tag(None).as_deref(), tag, "{p:?}");
+            assert_eq!(r.would_tag(None).as_deref(), Some("verification-done-bookworm"));
+            let back: Provenance = serde_json::from_value(serde_json::json!(p.as_str())).unwrap();
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
+    fn a_side_is_as_weak_as_its_weakest_package() {
+        use Provenance::*;
+        assert_eq!(Provenance::weakest([Security, LocalBuild]), Some(LocalBuild));
+        assert_eq!(Provenance::weakest([Security, Proposed]), Some(Proposed));
+        assert_eq!(Provenance::weakest([Security, Release]), Some(Release));
+        assert_eq!(Provenance::weakest([Updates, TestbedImage]), Some(TestbedImage));
+        assert_eq!(Provenance::weakest([]), None);
+    }
+
+    #[test]
+    fn origins_in_words_and_json() {
+        let o = |p, suite: &str, archive: &str| Origin {
+            provenance: p,
+            suite: suite.into(),
+            archive: archive.into(),
+        };
+        let sec = o(Provenance::Security, "bookworm-security", "http://deb.debian.org/debian-security");
+        assert_eq!(
+            sec.to_string(),
+            "bookworm-security (security pocket) at http://deb.debian.org/debian-security"
+        );
+        assert_eq!(o(Provenance::Release, "bookworm", "").to_string(), "bookworm (the point release)");
+        assert_eq!(o(Provenance::LocalBuild, "", "").to_string(), "local build");
+        assert_eq!(
+            o(Provenance::TestbedImage, "", "bookworm-tgt").to_string(),
+            "the testbed image bookworm-tgt"
+        );
+        let mut p =
+            PackageUnderTest::new("antiword", "0.37-16+deb12u1", "a.deb", "ab".repeat(32), "apt:antiword");
+        p.origin = Some(sec);
+        p.policy = "antiword:\n  Installed: 0.37-16+deb12u1".into();
+        p.status = "ii 0.37-16+deb12u1".into();
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["origin"]["provenance"], "security");
+        assert_eq!(v["origin"]["suite"], "bookworm-security");
+        assert_eq!(v["status"], "ii 0.37-16+deb12u1");
+        assert_eq!(serde_json::from_value::<PackageUnderTest>(v).unwrap(), p);
+        // A result written before origins were recorded still reads.
+        let old =
+            serde_json::json!({"name": "a", "version": "1", "file": "", "sha256": "", "source": "apt:a"});
+        assert_eq!(serde_json::from_value::<PackageUnderTest>(old).unwrap().origin, None);
+    }
+
     #[test]
     fn a_new_result_is_not_a_pass() {
         let r = VerifyResult::new(PlanInfo::new("p", "p.toml", "s"), Utc::now());

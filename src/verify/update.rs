@@ -72,8 +72,8 @@ pub fn check(before: &[Package], after: &[Package]) -> Result<Vec<VersionChange>
             let how = if new == old { "the same version as" } else { "older than" };
             return Err(not_an_update(format!(
                 "the after package {} {av} is {how} the before package {} {bv} (dpkg --compare-versions \
-                 {av} gt {bv} is false): an update must be newer",
-                a.name, b.name
+                 {av} gt {bv} is false): an update must be newer (after: {}; before: {})",
+                a.name, b.name, a.source, b.source
             )));
         }
         changes.push(VersionChange {
@@ -167,6 +167,26 @@ mod tests {
         assert!(err.contains("the same version as the before package cinder-volume 1:1.0-1"), "{err}");
         let err = check(&before, &[pkg("tgt", "1:1.0.85-2", "tgt")]).unwrap_err().to_string();
         assert!(err.contains("no before package of the same source"), "{err}");
+    }
+
+    /// Archive sides meet the same rule: brotli's point-release binaries are a binNMU
+    /// (`+b6`), its security update is a sourceful `+deb12u1`, newer by dpkg's ordering; the
+    /// sides swapped are refused, naming where each came from.
+    #[test]
+    fn archive_sides_with_a_binnmu() {
+        let mut before = pkg("brotli", "1.0.9-2+b6", "brotli");
+        before.source = "apt:brotli=1.0.9-2+b6@bookworm".into();
+        let mut after = pkg("brotli", "1.0.9-2+deb12u1", "brotli");
+        after.source = "apt:brotli=1.0.9-2+deb12u1@bookworm-security".into();
+        let c = check(std::slice::from_ref(&before), std::slice::from_ref(&after)).unwrap();
+        assert_eq!((c[0].before.as_str(), c[0].after.as_str()), ("1.0.9-2+b6", "1.0.9-2+deb12u1"));
+        let err = check(&[after], &[before]).unwrap_err();
+        assert!(matches!(err, VerifyError::NotAnUpdate(_)));
+        let err = err.to_string();
+        assert!(
+            err.contains("older than") && err.contains("after: apt:brotli=1.0.9-2+b6@bookworm;"),
+            "{err}"
+        );
     }
 
     #[test]
