@@ -123,10 +123,12 @@ const CA_CERTIFICATES: Lane = Lane {
 };
 
 impl Lane {
+    /// The point release's package, pinned: `apt:PKG=VERSION@bookworm`.
     fn old_apt(&self) -> String {
         format!("apt:{}={}@bookworm", self.package, self.before)
     }
 
+    /// The fix, pinned: `apt:PKG=VERSION@bookworm-security`.
     fn new_apt(&self) -> String {
         format!("apt:{}={}@bookworm-security", self.package, self.after)
     }
