@@ -123,11 +123,13 @@ const CA_CERTIFICATES: Lane = Lane {
 };
 
 impl Lane {
-    fn old(&self) -> String {
+    /// The point release's package, pinned: `apt:PKG=VERSION@bookworm`.
+    fn old_apt(&self) -> String {
         format!("apt:{}={}@bookworm", self.package, self.before)
     }
 
-    fn new(&self) -> String {
+    /// The fix, pinned: `apt:PKG=VERSION@bookworm-security`.
+    fn new_apt(&self) -> String {
         format!("apt:{}={}@bookworm-security", self.package, self.after)
     }
 
@@ -216,7 +218,7 @@ fn assert_other_sides_outcomes(doc: &serde_json::Value, lane: &Lane, side: &str,
 /// Before reproduces, after is fixed, on the archive's packages: verification-done, and
 /// every check of every run matched the outcome the plan names for it.
 fn assert_done(lane: &Lane) {
-    let (o, out) = lane.verify("done", &["--before", &lane.old(), "--after", &lane.new()]);
+    let (o, out) = lane.verify("done", &["--before", &lane.old_apt(), "--after", &lane.new_apt()]);
     let doc = result(&out);
     assert_eq!(doc["verdict"], "verification-done", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(0), "{}", lane.name);
@@ -232,7 +234,9 @@ fn assert_done(lane: &Lane) {
 /// The fixed package on both sides, and the sides swapped: not an update, refused before
 /// any testbed (exit 2) naming the fixed version; no result, so never verification-done.
 fn assert_not_an_update_is_refused(lane: &Lane) {
-    for (name, before, after) in [("same", lane.new(), lane.new()), ("swapped", lane.new(), lane.old())] {
+    for (name, before, after) in
+        [("same", lane.new_apt(), lane.new_apt()), ("swapped", lane.new_apt(), lane.old_apt())]
+    {
         let (o, out) = lane.verify(name, &["--before", &before, "--after", &after]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{} {name}: {stderr}", lane.name);
@@ -245,7 +249,7 @@ fn assert_not_an_update_is_refused(lane: &Lane) {
 /// cannot be called verified (inconclusive, exit 1); its checks match what the after side
 /// expects. The old package alone on the after side: verification-failed (exit 1).
 fn assert_each_side_tells_the_versions_apart(lane: &Lane) {
-    let (o, out) = lane.verify("fixed-as-before", &["--only", "before", "--before", &lane.new()]);
+    let (o, out) = lane.verify("fixed-as-before", &["--only", "before", "--before", &lane.new_apt()]);
     let doc = result(&out);
     assert_eq!(doc["verdict"], "inconclusive", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(1), "{}", lane.name);
@@ -255,7 +259,7 @@ fn assert_each_side_tells_the_versions_apart(lane: &Lane) {
     if lane.upgrade {
         return;
     }
-    let (o, out) = lane.verify("old-as-after", &["--only", "after", "--after", &lane.old()]);
+    let (o, out) = lane.verify("old-as-after", &["--only", "after", "--after", &lane.old_apt()]);
     let doc = result(&out);
     assert_eq!(doc["verdict"], "verification-failed", "{}: {doc:#}", lane.name);
     assert_eq!(o.status.code(), Some(1), "{}", lane.name);

@@ -162,8 +162,17 @@ impl Archive {
             sources.push((uri_of(suite, &suite.series), suite.series.clone()));
         }
         let archive = Archive { uri: sources[0].0.clone(), suite: suite.clone(), dir, sources };
-        crate::fsx::write(&archive.dir.join("etc/sources.list"), archive.sources_list(suite.keyring()))?;
-        crate::fsx::write(&archive.dir.join("status"), "")?;
+        // Written only when they change: another srukit may be reading them.
+        for (file, text) in [
+            ("etc/apt.conf", archive.config()),
+            ("etc/sources.list", archive.sources_list(suite.keyring())),
+            ("status", String::new()),
+        ] {
+            let path = archive.dir.join(file);
+            if crate::fsx::read_optional(&path)?.as_deref() != Some(text.as_bytes()) {
+                crate::fsx::write_atomic(&path, text)?;
+            }
+        }
         let mut updated = UPDATED.lock().unwrap_or_else(|e| e.into_inner());
         if !updated.contains(&suite.name) {
             let _lock = archive.lock()?;
@@ -217,31 +226,35 @@ impl Archive {
             .collect()
     }
 
-    /// apt-get or apt-cache on this private apt only: its own sources, lists, cache, an empty
-    /// dpkg status, and none of the host's configuration parts (a host's pins, its appstream
-    /// targets or a Docker image's clean-up hooks) but its proxy.
+    /// apt-get or apt-cache on this private apt only (`APT_CONFIG`: read before the host's
+    /// configuration parts, which it replaces): its own sources, lists, cache (with its own
+    /// pkgcache.bin), an empty dpkg status, and none of the host's parts (its pins, its
+    /// appstream targets, a Docker image's clean-up hooks) but its proxy.
     fn apt(&self, program: &str) -> Cmd {
+        Cmd::new(program).env("APT_CONFIG", self.dir.join("etc/apt.conf")).env("LC_ALL", "C.UTF-8")
+    }
+
+    /// The private apt's configuration file (what [`Archive::apt`] points `APT_CONFIG` at).
+    fn config(&self) -> String {
         let d = |p: &str| self.dir.join(p).display().to_string();
-        let mut cmd = Cmd::new(program).args([
-            format!("-oDir::Etc::SourceList={}", d("etc/sources.list")),
-            format!("-oDir::Etc::SourceParts={}", d("etc/sources.list.d")),
-            format!("-oDir::Etc::Parts={}", d("etc/apt.conf.d")),
-            format!("-oDir::Etc::PreferencesParts={}", d("etc/preferences.d")),
-            format!("-oDir::Etc::Preferences={}", d("etc/preferences")),
-            format!("-oDir::State::Lists={}", d("lists")),
-            format!("-oDir::State::status={}", d("status")),
-            format!("-oDir::Cache={}", d("cache")),
-            "-oDir::Cache::pkgcache=".to_string(),
-            "-oDir::Cache::srcpkgcache=".to_string(),
-            "-oAcquire::GzipIndexes=true".to_string(),
-            "-oAcquire::Languages=none".to_string(),
+        let mut items = vec![
+            ("Dir::Etc::main", d("etc/apt.conf")),
+            ("Dir::Etc::SourceList", d("etc/sources.list")),
+            ("Dir::Etc::SourceParts", d("etc/sources.list.d")),
+            ("Dir::Etc::Parts", d("etc/apt.conf.d")),
+            ("Dir::Etc::Preferences", d("etc/preferences")),
+            ("Dir::Etc::PreferencesParts", d("etc/preferences.d")),
+            ("Dir::State::Lists", d("lists")),
+            ("Dir::State::status", d("status")),
+            ("Dir::Cache", d("cache")),
+            // Lists kept compressed: a testbed gets a copy of them.
+            ("Acquire::GzipIndexes", "true".into()),
+            ("Acquire::Languages", "none".into()),
             // The cache is root's (under ~/.cache): apt's `_apt` user could not write it.
-            "-oAPT::Sandbox::User=root".to_string(),
-        ]);
-        for (key, value) in host_proxies() {
-            cmd = cmd.arg(format!("-o{key}={value}"));
-        }
-        cmd.env("LC_ALL", "C.UTF-8")
+            ("APT::Sandbox::User", "root".into()),
+        ];
+        items.extend(host_proxies().iter().map(|(k, v)| (k.as_str(), v.clone())));
+        items.iter().map(|(k, v)| format!("{k} \"{v}\";\n")).collect()
     }
 
     /// The version of `name` the suite has (`version` exactly when given, else its newest),
@@ -420,10 +433,14 @@ pub fn check_image_release(
 /// The URI apt on this machine uses for `suite` (its configured index targets), else the
 /// distribution's own archive.
 fn uri_of(s: &Suite, suite: &str) -> String {
-    let configured = Cmd::new("apt-get")
-        .args(["indextargets", "--format", "$(REPO_URI)|$(RELEASE)", "Created-By: Packages"])
-        .read()
-        .unwrap_or_default();
+    // Asked once: the host's apt reads every list it has to answer.
+    static CONFIGURED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let configured = CONFIGURED.get_or_init(|| {
+        Cmd::new("apt-get")
+            .args(["indextargets", "--format", "$(REPO_URI)|$(RELEASE)", "Created-By: Packages"])
+            .read()
+            .unwrap_or_default()
+    });
     if let Some(uri) =
         configured.lines().find_map(|l| l.split_once('|').filter(|(_, r)| *r == suite).map(|(u, _)| u))
     {
@@ -439,20 +456,24 @@ fn uri_of(s: &Suite, suite: &str) -> String {
     .to_string()
 }
 
-/// The host apt's proxy settings, the one part of its configuration a private apt needs.
-fn host_proxies() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for key in ["Acquire::http::Proxy", "Acquire::https::Proxy"] {
-        let value = Cmd::new("apt-config")
-            .args(["dump", "--no-empty", "--format", "%v%n", key])
-            .read()
-            .unwrap_or_default();
-        let value = value.trim();
-        if !value.is_empty() {
-            out.push((key.to_string(), value.to_string()));
+/// The host apt's proxy settings, the one part of its configuration a private apt needs
+/// (read once: every apt call of a run would ask again).
+fn host_proxies() -> &'static [(String, String)] {
+    static PROXIES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    PROXIES.get_or_init(|| {
+        let mut out = Vec::new();
+        for key in ["Acquire::http::Proxy", "Acquire::https::Proxy"] {
+            let value = Cmd::new("apt-config")
+                .args(["dump", "--no-empty", "--format", "%v%n", key])
+                .read()
+                .unwrap_or_default();
+            let value = value.trim();
+            if !value.is_empty() {
+                out.push((key.to_string(), value.to_string()));
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 #[cfg(test)]

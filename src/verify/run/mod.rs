@@ -153,7 +153,6 @@ fn exercise(
     Ok(())
 }
 
-
 /// Writes `content` to `path` inside the testbed, creating its directory.
 pub(crate) fn write_file(path: &str, content: String) -> ExecRequest {
     ExecRequest::new(["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh", path])
