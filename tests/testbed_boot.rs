@@ -308,8 +308,14 @@ fn killed_srukit_leaves_nothing_after_gc() {
     for (i, ms) in delays_ms.iter().enumerate() {
         let marker = format!("srukit-boot-kill-marker-{i}");
         let pause = if i % 3 == 2 { "0" } else { "30" };
+        // Every other one with its own network and a slirp4netns uplink (a host process to reap).
+        let mut args = vec!["testbed", "exec", "bookworm-systemd", "--backend", "nspawn", "--boot"];
+        if i % 2 == 1 {
+            args.push("--uplink");
+        }
         let mut child = Command::new(bin)
-            .args(["testbed", "exec", "bookworm-systemd", "--backend", "nspawn", "--boot", "--", "sh", "-c"])
+            .args(args)
+            .args(["--", "sh", "-c"])
             .arg(format!("sleep {pause} # {marker}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -331,4 +337,17 @@ fn killed_srukit_leaves_nothing_after_gc() {
             "a systemd-nspawn of srukit {pid} survived"
         );
     }
+    // A slirp4netns whose testbed is gone (its argv names the testbed's pid 1).
+    let orphaned_uplinks: Vec<u32> = processes_with("slirp4netns")
+        .into_iter()
+        .filter(|p| {
+            let argv =
+                String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+                    .split('\0')
+                    .filter_map(|a| a.parse::<u32>().ok())
+                    .collect::<Vec<u32>>();
+            argv.iter().all(|target| !alive(*target))
+        })
+        .collect();
+    assert_eq!(orphaned_uplinks, Vec::<u32>::new(), "slirp4netns of gone testbeds survived gc");
 }
