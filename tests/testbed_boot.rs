@@ -219,6 +219,29 @@ fn close_powers_the_container_off() {
 }
 
 #[test]
+fn a_container_that_will_not_power_off_is_killed_and_the_close_says_so() {
+    let mut tb = boot();
+    // A unit whose stop never ends: systemd waits for it forever, so the power-off hangs.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("srukit-stuck.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/bin/sleep infinity\nExecStop=/bin/sleep infinity\nTimeoutStopSec=infinity\n",
+    )
+    .unwrap();
+    tb.copy_in(&unit, Path::new("/etc/systemd/system/srukit-stuck.service")).unwrap();
+    sh(&mut tb, "systemctl daemon-reload && systemctl start srukit-stuck.service");
+    let f = footprint(tb.as_ref());
+    let started = Instant::now();
+    let err = tb.close().expect_err("a power-off that hangs is not a clean stop");
+    assert!(matches!(err, testbed::TestbedError::UncleanStop { .. }), "{err}");
+    assert!(err.to_string().contains("did not power off within 30s of SIGRTMIN+4"), "{err}");
+    // Bounded: the power-off's 30 s, then the kill.
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert_gone(&f);
+}
+
+#[test]
 fn two_booted_testbeds_at_once() {
     let mut a = boot();
     let mut b = boot();
