@@ -8,6 +8,8 @@ packages=(
   quilt dpkg-dev devscripts distro-info-data fakeroot debhelper dh-python python3 git
   # testbeds
   mmdebstrap systemd-container iproute2 uidmap procps util-linux
+  # a testbed's own network with a way to the mirror (`uplink`)
+  slirp4netns
   # verification oracles on the host
   tgt libiscsi-bin qemu-utils qemu-block-extra
   # report tests: JUnit XML schema validation, JSON Schema validation of result.json

@@ -219,6 +219,29 @@ fn close_powers_the_container_off() {
 }
 
 #[test]
+fn a_container_that_will_not_power_off_is_killed_and_the_close_says_so() {
+    let mut tb = boot();
+    // A unit whose stop never ends: systemd waits for it forever, so the power-off hangs.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("srukit-stuck.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/bin/sleep infinity\nExecStop=/bin/sleep infinity\nTimeoutStopSec=infinity\n",
+    )
+    .unwrap();
+    tb.copy_in(&unit, Path::new("/etc/systemd/system/srukit-stuck.service")).unwrap();
+    sh(&mut tb, "systemctl daemon-reload && systemctl start srukit-stuck.service");
+    let f = footprint(tb.as_ref());
+    let started = Instant::now();
+    let err = tb.close().expect_err("a power-off that hangs is not a clean stop");
+    assert!(matches!(err, testbed::TestbedError::UncleanStop { .. }), "{err}");
+    assert!(err.to_string().contains("did not power off within 30s of SIGRTMIN+4"), "{err}");
+    // Bounded: the power-off's 30 s, then the kill.
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert_gone(&f);
+}
+
+#[test]
 fn two_booted_testbeds_at_once() {
     let mut a = boot();
     let mut b = boot();
@@ -308,8 +331,14 @@ fn killed_srukit_leaves_nothing_after_gc() {
     for (i, ms) in delays_ms.iter().enumerate() {
         let marker = format!("srukit-boot-kill-marker-{i}");
         let pause = if i % 3 == 2 { "0" } else { "30" };
+        // Every other one with its own network and a slirp4netns uplink (a host process to reap).
+        let mut args = vec!["testbed", "exec", "bookworm-systemd", "--backend", "nspawn", "--boot"];
+        if i % 2 == 1 {
+            args.push("--uplink");
+        }
         let mut child = Command::new(bin)
-            .args(["testbed", "exec", "bookworm-systemd", "--backend", "nspawn", "--boot", "--", "sh", "-c"])
+            .args(args)
+            .args(["--", "sh", "-c"])
             .arg(format!("sleep {pause} # {marker}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -331,4 +360,17 @@ fn killed_srukit_leaves_nothing_after_gc() {
             "a systemd-nspawn of srukit {pid} survived"
         );
     }
+    // A slirp4netns whose testbed is gone (its argv names the testbed's pid 1).
+    let orphaned_uplinks: Vec<u32> = processes_with("slirp4netns")
+        .into_iter()
+        .filter(|p| {
+            let argv =
+                String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+                    .split('\0')
+                    .filter_map(|a| a.parse::<u32>().ok())
+                    .collect::<Vec<u32>>();
+            argv.iter().all(|target| !alive(*target))
+        })
+        .collect();
+    assert_eq!(orphaned_uplinks, Vec::<u32>::new(), "slirp4netns of gone testbeds survived gc");
 }

@@ -270,6 +270,57 @@ fn host_network_mode_shares_the_network_and_resolv_conf() {
     }
 }
 
+/// Host processes whose argv holds `word` and `pid` (slirp4netns names its testbed's pid 1).
+fn helpers_of(word: &str, pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let argv: Vec<String> =
+                String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+                    .split('\0')
+                    .map(str::to_string)
+                    .collect();
+            alive(*p) && argv.iter().any(|a| a.ends_with(word)) && argv.contains(&pid.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn uplink_mode_reaches_the_mirror_and_keeps_its_own_ports() {
+    let mirror = testbed::definition::load("bookworm-tgt").unwrap().def.mirror();
+    let fetch = format!(
+        "import urllib.request\nprint(urllib.request.urlopen('{mirror}/dists/bookworm/InRelease', timeout=30).status)"
+    );
+    for backend in [Backend::Unshare, Backend::Nspawn { boot: false }, Backend::Nspawn { boot: true }] {
+        let opts = OpenOptions { backend, uplink: true, ..Default::default() };
+        let mut a = testbed::open(image_for(backend), &opts).unwrap();
+        let mut b = testbed::open(image_for(backend), &opts).unwrap();
+        // Its own interfaces (loopback and the uplink's tap), its own resolver.
+        assert_eq!(sh(&mut a, "ls /sys/class/net | sort | tr '\\n' ' '"), "lo tap0 ", "{backend:?}");
+        assert_eq!(sh(&mut a, "cat /etc/resolv.conf"), "nameserver 10.0.2.3\n", "{backend:?}");
+        // The mirror by name, through slirp4netns.
+        assert_eq!(sh(&mut a, &format!("python3 -c \"{fetch}\"")), "200\n", "{backend:?}");
+        // The same port in two testbeds at once: each answers its own.
+        listen(&mut a, "from-a");
+        listen(&mut b, "from-b");
+        assert_eq!(ask(a.as_ref()), "from-a", "{backend:?}");
+        assert_eq!(ask(b.as_ref()), "from-b", "{backend:?}");
+        let init = a.init_pid();
+        assert_eq!(helpers_of("slirp4netns", init).len(), 1, "{backend:?}: one slirp4netns for testbed a");
+        let f = footprint(a.as_ref());
+        a.close().unwrap();
+        assert_gone(&f);
+        assert_eq!(
+            helpers_of("slirp4netns", init),
+            Vec::<u32>::new(),
+            "{backend:?}: slirp4netns survived close"
+        );
+        b.close().unwrap();
+    }
+}
+
 #[test]
 fn boot_needs_systemd_in_the_image() {
     let opts = OpenOptions { backend: Backend::Nspawn { boot: true }, ..Default::default() };

@@ -62,6 +62,9 @@ pub struct OpenArgs {
     /// Share the host's network (to reach the mirror).
     #[arg(long)]
     pub host_network: bool,
+    /// The testbed's own network with a user-mode uplink (slirp4netns) to reach the mirror.
+    #[arg(long, conflicts_with = "host_network")]
+    pub uplink: bool,
 }
 
 impl OpenArgs {
@@ -73,7 +76,13 @@ impl OpenArgs {
             (BackendArg::Unshare, false) => Backend::Unshare,
             (BackendArg::Nspawn, boot) => Backend::Nspawn { boot },
         };
-        Ok(OpenOptions { backend, host_network: self.host_network, keep, upper_on_disk: false })
+        Ok(OpenOptions {
+            backend,
+            host_network: self.host_network,
+            uplink: self.uplink,
+            keep,
+            upper_on_disk: false,
+        })
     }
 }
 

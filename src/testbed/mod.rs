@@ -22,6 +22,7 @@ mod plan;
 mod procfs;
 mod running;
 pub mod state;
+mod uplink;
 
 pub use boot::BootStatus;
 pub use cgroup::MemCgroup;
@@ -46,6 +47,10 @@ pub struct OpenOptions {
     /// Share the host's network namespace (for `apt-get` against the mirror); the host's
     /// /etc/resolv.conf is copied in.
     pub host_network: bool,
+    /// Without `host_network`: the testbed's own network namespace gets a user-mode uplink
+    /// (slirp4netns: NAT and a DNS forwarder), so it reaches the mirror while its loopback
+    /// and ports stay its own (testbeds running at once do not collide on a port).
+    pub uplink: bool,
     /// Leave the testbed running (and its run dir) after close, for inspection.
     pub keep: bool,
     /// Put the overlay's writable layer on the real disk (scratch dir) instead of a

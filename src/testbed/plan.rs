@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use super::TestbedError;
 use super::init::{Op, cstr};
 
-pub fn unshare_ops(
-    ops: &mut Vec<(String, Op)>,
-    root: &Path,
-    data: &Path,
-    id: &str,
-    resolv: Option<Vec<u8>>,
-    host_network: bool,
-) {
+/// A testbed's network: the host's (`host`), or its own namespace; `resolv` is the
+/// /etc/resolv.conf it gets (the host's, an uplink's), None to keep the image's.
+pub struct Network {
+    pub host: bool,
+    pub resolv: Option<Vec<u8>>,
+}
+
+pub fn unshare_ops(ops: &mut Vec<(String, Op)>, root: &Path, data: &Path, id: &str, net: Network) {
+    let Network { host: host_network, resolv } = net;
     let r = |p: &str| root.join(p);
     let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let mount = |what: &str, fstype: &str, target: PathBuf, flags: libc::c_ulong, data: Option<&str>| {
@@ -103,8 +104,9 @@ pub fn nspawn_ops(
     id: &str,
     scratch: &Path,
     boot: bool,
-    host_network: bool,
+    net: Network,
 ) -> Result<(), TestbedError> {
+    let Network { host: host_network, resolv } = net;
     let Some(nspawn) = crate::process::which("systemd-nspawn") else {
         return Err(TestbedError::MissingTool {
             tool: "systemd-nspawn".into(),
@@ -126,6 +128,15 @@ pub fn nspawn_ops(
         argv.push("--resolv-conf=copy-host".into());
     } else {
         argv.push("--private-network".into());
+        if let Some(bytes) = resolv {
+            // The testbed's own resolver (an uplink's), not the host's, whatever nspawn's
+            // `auto` would pick for a private network.
+            argv.push("--resolv-conf=off".into());
+            ops.push((
+                "write /etc/resolv.conf".into(),
+                Op::WriteFile { path: cstr(root.join("etc/resolv.conf")), bytes },
+            ));
+        }
     }
     if boot {
         // SIGTERM to nspawn (our parent-death signal, or anyone's) powers the container off

@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 
 use super::boot;
 use super::init::{self, Op, cstr};
-use super::plan::{nspawn_ops, unshare_ops};
+use super::plan::{Network, nspawn_ops, unshare_ops};
 use super::state::{self, State};
 use super::{
     Backend, ExecOutput, ExecRequest, Image, MemCgroup, OpenOptions, Testbed, TestbedError, cgroup, procfs,
@@ -168,10 +168,18 @@ impl Running {
                 ))),
             },
         ));
-        let resolv = if opts.host_network { std::fs::read("/etc/resolv.conf").ok() } else { None };
+        let uplink = opts.uplink && !opts.host_network;
+        let resolv = if opts.host_network {
+            std::fs::read("/etc/resolv.conf").ok()
+        } else if uplink {
+            Some(super::uplink::RESOLV_CONF.to_vec())
+        } else {
+            None
+        };
+        let net = Network { host: opts.host_network, resolv };
         let (flags, pid1_is_child) = match self.backend {
             Backend::Unshare => {
-                unshare_ops(&mut ops, &root, &self.data_dir, &self.state.id, resolv, opts.host_network);
+                unshare_ops(&mut ops, &root, &self.data_dir, &self.state.id, net);
                 let mut f = CloneFlags::CLONE_NEWNS
                     | CloneFlags::CLONE_NEWPID
                     | CloneFlags::CLONE_NEWUTS
@@ -182,15 +190,7 @@ impl Running {
                 (f, true)
             }
             Backend::Nspawn { boot } => {
-                nspawn_ops(
-                    &mut ops,
-                    &root,
-                    &self.data_dir,
-                    &self.state.id,
-                    &scratch,
-                    boot,
-                    opts.host_network,
-                )?;
+                nspawn_ops(&mut ops, &root, &self.data_dir, &self.state.id, &scratch, boot, net)?;
                 (CloneFlags::CLONE_NEWNS, false)
             }
         };
@@ -218,6 +218,13 @@ impl Running {
         } else {
             self.init_pid = self.wait_for_nspawn_leader(booted)?;
             self.state.pids.push((self.init_pid, procfs::start_time(self.init_pid).unwrap_or(0)));
+            self.state.save()?;
+        }
+        if uplink {
+            let bg = super::uplink::start(self.init_pid)?;
+            // Recorded for gc (a killed srukit's slirp4netns outlives it), killed at close.
+            self.state.pids.push((bg.pid(), procfs::start_time(bg.pid()).unwrap_or(0)));
+            self.spawned.push(bg);
             self.state.save()?;
         }
         if booted {
