@@ -51,7 +51,7 @@ pub fn open_options(plan: &Plan, asked: Option<Backend>) -> Result<OpenOptions, 
         }
         (Some(b), false) => b,
     };
-    Ok(OpenOptions { backend, host_network: plan.needs(Need::Network), ..Default::default() })
+    Ok(OpenOptions { backend, uplink: plan.needs(Need::Network), ..Default::default() })
 }
 
 pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
@@ -128,7 +128,7 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         .flatten();
     // apt in the testbed fetches what an archive package depends on and the image lacks.
     let mut open = open;
-    open.host_network |= packages.iter().flat_map(|(_, p)| p).any(|p| p.archive.is_some());
+    open.uplink |= packages.iter().flat_map(|(_, p)| p).any(|p| p.archive.is_some());
     let mut specs = Vec::new();
     for (side, pkgs) in packages.iter().filter(|(s, _)| sides.contains(s)) {
         for phase in &plan.raw.phases {
