@@ -477,6 +477,8 @@ fn every_family_runs_in_a_real_testbed_over_two_phases() {
     assert!(lp.contains("  tgtadm (command): command `tgtadm --help`"), "{lp}");
     assert!(lp.contains("PASS -> `denied`: exit status 1"), "{lp}");
     assert!(lp.contains("why: "), "{lp}");
+    assert!(lp.contains("Steps (in every run):\n  serve: daemon python3 -m http.server 8080 --bind 127.0.0.1 (ready on port 8080)\n  log: sh echo"), "{lp}");
+    assert!(lp.contains("  /etc/srukit-test.d/a.conf: write 12 bytes, mode 0600\n"), "{lp}");
     let md = text(&run(srukit().arg("report").arg(&out).args(["--format", "markdown"])).stdout);
     assert!(md.contains("(`conf`, file)"), "{md}");
     let junit = text(&run(srukit().arg("report").arg(&out).args(["--format", "junit"])).stdout);

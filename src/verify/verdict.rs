@@ -196,6 +196,7 @@ mod tests {
             side,
             phase: "off".into(),
             config_edits: vec![],
+            steps: vec![],
             testbed: Testbed { image: "i".into(), image_sha256: "h".into(), backend: "unshare".into() },
             checks: outcomes
                 .iter()
