@@ -96,6 +96,13 @@ log = { file = "/var/log/srukit-test.log" }
 outcomes.edited = { contains = ["/^warning: phase edited$/"] }
 outcomes.other = { contains = ["!/^warning: phase edited$/"] }
 
+# Expected nowhere: recorded as observed, counted for nothing.
+[[check]]
+id = "python"
+command = { run = ["python3", "--version"] }
+outcomes.three = { exit = 0, stdout = ["Python 3."] }
+outcomes.other = { exit = 0, stdout = ["!Python 3."] }
+
 [expect."*"."*"]
 tgtadm = "ok"
 pkg = "side"
@@ -166,7 +173,7 @@ fn text_of(b: &[u8]) -> String {
 #[test]
 fn the_base_plan_loads() {
     let plan = srukit::verify::plan::Plan::load(&write_plan("base", BASE)).unwrap();
-    assert_eq!(plan.checks.len(), 9);
+    assert_eq!(plan.checks.len(), 10);
     // The wildcard row reaches every pair; the explicit rows their own.
     use srukit::verify::plan::Side;
     assert_eq!(plan.expected(Side::After, "edited", "http"), Some("up"));
@@ -414,6 +421,7 @@ fn every_family_runs_in_a_real_testbed_over_two_phases() {
             "http:port=up/pass",
             "iscsi-port:port=down/pass",
             "log:log=other/pass",
+            "python:command=three/observed",
         ]
     );
     assert_eq!(
@@ -428,6 +436,7 @@ fn every_family_runs_in_a_real_testbed_over_two_phases() {
             "http:port=up/pass",
             "iscsi-port:port=down/pass",
             "log:log=edited/pass",
+            "python:command=three/observed",
         ]
     );
     let edited = doc["runs"].as_array().unwrap().iter().find(|r| r["phase"] == "edited").unwrap();
@@ -468,10 +477,23 @@ fn every_family_runs_in_a_real_testbed_over_two_phases() {
     assert!(lp.contains("  tgtadm (command): command `tgtadm --help`"), "{lp}");
     assert!(lp.contains("PASS -> `denied`: exit status 1"), "{lp}");
     assert!(lp.contains("why: "), "{lp}");
+    assert!(lp.contains("Steps (in every run):\n  serve: daemon python3 -m http.server 8080 --bind 127.0.0.1 (ready on port 8080)\n  log: sh echo"), "{lp}");
+    assert!(lp.contains("  /etc/srukit-test.d/a.conf: write 12 bytes, mode 0600\n"), "{lp}");
     let md = text(&run(srukit().arg("report").arg(&out).args(["--format", "markdown"])).stdout);
     assert!(md.contains("(`conf`, file)"), "{md}");
     let junit = text(&run(srukit().arg("report").arg(&out).args(["--format", "junit"])).stdout);
     assert!(junit.contains("matched_outcome: written"), "{junit}");
+    // An observed-only check is skipped (nothing asserted), and the XML stays valid for Jenkins.
+    assert!(junit.contains("observed only: "), "{junit}");
+    let xml = work().join("families.xml");
+    std::fs::write(&xml, &junit).unwrap();
+    let o = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(root().join("tests/data/junit-jenkins.xsd"))
+        .arg(&xml)
+        .output()
+        .expect("xmllint runs (libxml2-utils, scripts/setup.sh)");
+    assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
 /// None of a check's outcomes matching is a failure (`unmatched`), never a pass; an outcome

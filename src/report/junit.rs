@@ -110,12 +110,19 @@ fn secs(s: f64) -> Duration {
 }
 
 /// Jenkins's JUnit schema (xunit-plugin junit-10.xsd, which GitLab's parser also accepts)
-/// declares no `skipped` attribute on `<testsuites>`, and quick-junit always writes one.
-/// srukit never skips a check, so the attribute is always `0` and carries nothing.
+/// declares no `skipped` attribute on `<testsuites>`, and quick-junit always writes one. The
+/// count stays on each `<testsuite>` (where the schema has it): the checks observed only.
 fn drop_root_skipped(xml: String) -> String {
     let Some(start) = xml.find("<testsuites") else { return xml };
     let end = xml[start..].find('>').map(|e| start + e).unwrap_or(xml.len());
-    let root = xml[start..end].replacen(" skipped=\"0\"", "", 1);
+    let root = &xml[start..end];
+    let root = match root.find(" skipped=\"") {
+        Some(at) => {
+            let close = root[at + 10..].find('"').map(|c| at + 10 + c + 1).unwrap_or(root.len());
+            format!("{}{}", &root[..at], &root[close..])
+        }
+        None => root.to_string(),
+    };
     format!("{}{}{}", &xml[..start], root, &xml[end..])
 }
 
@@ -128,6 +135,11 @@ mod tests {
         assert_eq!(
             out,
             r#"<?xml version="1.0"?><testsuites name="x" tests="1"><testsuite skipped="0"/></testsuites>"#
+        );
+        let xml = r#"<testsuites name="x" skipped="12" tests="3"><testsuite skipped="12"/></testsuites>"#;
+        assert_eq!(
+            super::drop_root_skipped(xml.to_string()),
+            r#"<testsuites name="x" tests="3"><testsuite skipped="12"/></testsuites>"#
         );
     }
 }

@@ -124,7 +124,7 @@ fn test_case(s: &mut String, r: &VerifyResult) {
         if edits.is_empty() {
             let _ = writeln!(s, "Phase \"{phase}\": configuration as shipped.");
         } else {
-            let _ = writeln!(s, "Phase \"{phase}\": set");
+            let _ = writeln!(s, "Phase \"{phase}\": edited");
             for e in edits {
                 let _ = writeln!(s, "  {e}");
             }
@@ -133,6 +133,12 @@ fn test_case(s: &mut String, r: &VerifyResult) {
     if let Some(tc) = &r.plan.test_case {
         let _ = writeln!(s, "Steps:");
         for l in tc.lines() {
+            let _ = writeln!(s, "  {l}");
+        }
+    } else if let Some(run) = r.runs.iter().find(|run| !run.steps.is_empty()) {
+        // No test case in the verifier's words: the plan's steps as srukit ran them.
+        let _ = writeln!(s, "Steps (in every run):");
+        for l in &run.steps {
             let _ = writeln!(s, "  {l}");
         }
     }

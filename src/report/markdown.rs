@@ -53,6 +53,8 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
     }
     if let Some(tc) = &r.plan.test_case {
         let _ = writeln!(s, "\n```\n{}\n```", tc.trim_end());
+    } else if let Some(run) = r.runs.iter().find(|run| !run.steps.is_empty()) {
+        let _ = writeln!(s, "\nSteps (in every run):\n\n```\n{}\n```", run.steps.join("\n"));
     }
 
     for phase in r.phases() {

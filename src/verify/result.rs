@@ -347,6 +347,10 @@ pub struct Run {
     pub phase: String,
     /// The configuration the phase changed before the package was exercised.
     pub config_edits: Vec<ConfigEdit>,
+    /// The plan's steps as this run ran them, in words (`run: tgt-admin --update ALL`,
+    /// `daemon: tgtd -f (ready on port 3260)`) (v3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
     pub testbed: Testbed,
     pub checks: Vec<CheckResult>,
     pub seconds: f64,
@@ -667,6 +671,7 @@ impl Run {
             side,
             phase: phase.into(),
             config_edits: Vec::new(),
+            steps: Vec::new(),
             testbed,
             checks: Vec::new(),
             seconds: 0.0,

@@ -196,6 +196,7 @@ mod tests {
             side,
             phase: "off".into(),
             config_edits: vec![],
+            steps: vec![],
             testbed: Testbed { image: "i".into(), image_sha256: "h".into(), backend: "unshare".into() },
             checks: outcomes
                 .iter()
@@ -300,6 +301,69 @@ mod tests {
                 if want.is_none() { Verdict::VerificationDone } else { Verdict::Error }
             );
         }
+    }
+
+    /// A command must run the side's version of a package under test: the executable's
+    /// owner at another version is not the object under test.
+    #[test]
+    fn a_command_from_another_version_of_a_package_under_test_is_an_error() {
+        let ev = |version: &str| {
+            serde_json::json!({
+                "object": { "executable": "/usr/bin/jq", "package": "jq", "version": version },
+                "under_test": { "executable": "/usr/bin/jq", "package": "jq", "version": "1.6-2.1+deb12u1" },
+            })
+        };
+        assert_eq!(object_problem(&ev("1.6-2.1+deb12u1")), None);
+        let why = object_problem(&ev("1.6-2.1")).unwrap();
+        assert!(
+            why.contains("observed version \"1.6-2.1\", but the object under test is \"1.6-2.1+deb12u1\""),
+            "{why}"
+        );
+        // Not owned by a package under test: the executable is the object.
+        let other = serde_json::json!({
+            "object": { "executable": "/usr/bin/sh", "package": "dash", "version": "0.5.12-2" },
+            "under_test": { "executable": "/usr/bin/sh" },
+        });
+        assert_eq!(object_problem(&other), None);
+        let nothing = serde_json::json!({ "under_test": {} });
+        assert!(object_problem(&nothing).unwrap().contains("names no object"));
+        let mut r = run(Side::After, &[Outcome::Pass]);
+        r.checks[0] =
+            CheckResult::new("jq", "t", "fixed", "exit status 0", Outcome::Pass, ev("1.6-2.1"), 0.0)
+                .with_family("command", None);
+        let (v, why) = decide(&[r]);
+        assert_eq!(v, Verdict::Error, "{why}");
+        assert!(why.contains("not bound to the object under test"), "{why}");
+    }
+
+    /// Generic checks: the expected outcome matched passes, `unmatched` fails, observed-only
+    /// counts for nothing.
+    #[test]
+    fn generic_outcomes_decide_like_expectations() {
+        let bound = serde_json::json!({ "object": { "path": "/x" }, "under_test": { "path": "/x" } });
+        let check = |outcome, expected: &str, matched: &str| {
+            CheckResult::new("conf", "t", expected, "seen", outcome, bound.clone(), 0.0)
+                .with_family("file", None)
+                .with_outcomes(expected, matched)
+        };
+        let with = |side, c: CheckResult| {
+            let mut r = run(side, &[]);
+            r.checks = vec![c];
+            r
+        };
+        let done = decide(&[
+            with(Side::Before, check(Outcome::Pass, "absent", "absent")),
+            with(Side::After, check(Outcome::Pass, "written", "written")),
+        ]);
+        assert_eq!(done.0, Verdict::VerificationDone, "{}", done.1);
+        let (v, why) = decide(&[
+            with(Side::Before, check(Outcome::Pass, "absent", "absent")),
+            with(Side::After, check(Outcome::Fail, "written", "unmatched")),
+        ]);
+        assert_eq!(v, Verdict::VerificationFailed);
+        assert!(why.contains("expected outcome `written`, matched `unmatched`"), "{why}");
+        let observed = decide(&[with(Side::After, check(Outcome::Observed, "", "written"))]);
+        assert_eq!(observed.0, Verdict::VerificationDone);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `enabled-runtime`; `restarted`: systemd restarted it by itself (NRestarts > 0, a crash
 //! under `Restart=`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -17,6 +18,28 @@ use crate::verify::plan::{Check, ServiceSpec};
 pub struct Service<'a> {
     pub check: &'a Check,
     pub spec: &'a ServiceSpec,
+}
+
+/// `systemctl show`'s `Key=Value` lines.
+fn properties(text: &str) -> BTreeMap<String, String> {
+    text.lines().filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct State {
+    active: bool,
+    enabled: bool,
+    restarts: u64,
+}
+
+/// What the matchers test, from the unit's properties.
+fn state(props: &BTreeMap<String, String>) -> State {
+    let get = |k: &str| props.get(k).map(String::as_str).unwrap_or_default();
+    State {
+        active: get("ActiveState") == "active",
+        enabled: matches!(get("UnitFileState"), "enabled" | "enabled-runtime"),
+        restarts: get("NRestarts").parse().unwrap_or(0),
+    }
 }
 
 const PROPERTIES: &str = "ActiveState,SubState,UnitFileState,NRestarts,MainPID,LoadState,Result";
@@ -45,18 +68,12 @@ impl Family for Service<'_> {
                 out.stderr_str().trim()
             ));
         }
-        let props: std::collections::BTreeMap<String, String> = out
-            .stdout_str()
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
+        let props = properties(&out.stdout_str());
         let get = |k: &str| props.get(k).cloned().unwrap_or_default();
         if get("LoadState") == "not-found" {
             return Err(format!("unit {unit} is not loaded: systemd does not know it (LoadState=not-found)"));
         }
-        let active = get("ActiveState") == "active";
-        let enabled = matches!(get("UnitFileState").as_str(), "enabled" | "enabled-runtime");
-        let restarts: u64 = get("NRestarts").parse().unwrap_or(0);
+        let State { active, enabled, restarts } = state(&props);
         let restarted = restarts > 0;
         let (outcome, why) = select(self.check, |m, why| {
             let mut ok = true;
@@ -81,5 +98,39 @@ impl Family for Service<'_> {
         );
         evidence["show"] = json!(props);
         Ok(Observation { outcome, observed, why, evidence, inconclusive: false })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_from_systemctl_show() {
+        let table: &[(&str, State)] = &[
+            (
+                "ActiveState=active\nSubState=running\nUnitFileState=enabled\nNRestarts=0\nMainPID=42\n",
+                State { active: true, enabled: true, restarts: 0 },
+            ),
+            (
+                "ActiveState=activating\nSubState=auto-restart\nUnitFileState=enabled\nNRestarts=3\n",
+                State { active: false, enabled: true, restarts: 3 },
+            ),
+            (
+                "ActiveState=failed\nUnitFileState=disabled\nNRestarts=0\n",
+                State { active: false, enabled: false, restarts: 0 },
+            ),
+            (
+                "ActiveState=active\nUnitFileState=static\n",
+                State { active: true, enabled: false, restarts: 0 },
+            ),
+            (
+                "ActiveState=inactive\nUnitFileState=enabled-runtime\n",
+                State { active: false, enabled: true, restarts: 0 },
+            ),
+        ];
+        for (text, want) in table {
+            assert_eq!(state(&properties(text)), *want, "{text}");
+        }
     }
 }

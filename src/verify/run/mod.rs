@@ -49,6 +49,7 @@ pub fn run(spec: &RunSpec) -> RunOutput {
         side: spec.side,
         phase: spec.phase.name.clone(),
         config_edits: spec.phase.edits.iter().map(|e| e.to_result()).collect(),
+        steps: spec.plan.raw.steps.iter().map(steps::words).collect(),
         testbed: crate::verify::result::Testbed {
             image: spec.image.name.clone(),
             image_sha256: spec.image.hash.clone(),
@@ -107,8 +108,11 @@ fn exercise(
         steps::let_services_run(tb, first)?;
     }
     let vars = variables(tb, spec)?;
-    for edit in &spec.phase.edits {
-        edits::apply(tb, &edit.expand(&vars)?)?;
+    // The edits as applied, variables expanded, are what the result records.
+    let applied = spec.phase.edits.iter().map(|e| e.expand(&vars)).collect::<Result<Vec<_>, _>>()?;
+    run.config_edits = applied.iter().map(|e| e.to_result()).collect();
+    for edit in &applied {
+        edits::apply(tb, edit)?;
     }
     // Where each watched log stands now: its checks see only what the steps add.
     let mut log_start = BTreeMap::new();

@@ -81,6 +81,31 @@ pub fn run_step(
     Ok(Ran::Done)
 }
 
+/// A step in words, as the reports list the test case: `NAME: run ARGV`, `NAME: sh SCRIPT`,
+/// `NAME: write PATH`, `NAME: daemon ARGV (ready on port N)`, `NAME: upgrade to this side`.
+pub fn words(step: &Step) -> String {
+    let quote =
+        |argv: &[String]| argv.iter().map(|a| crate::process::shell_quote(a)).collect::<Vec<_>>().join(" ");
+    let what = if let Some(sh) = &step.sh {
+        format!("sh {}", sh.trim().replace('\n', "; "))
+    } else if let Some(w) = &step.write {
+        format!("write {} ({} bytes)", w.path, w.content.len())
+    } else if let Some(d) = &step.daemon {
+        let ready = match (d.ready_port, &d.ready_file) {
+            (Some(p), _) => format!(" (ready on port {p})"),
+            (None, Some(f)) => format!(" (ready when {f} exists)"),
+            (None, None) => String::new(),
+        };
+        format!("daemon {}{ready}", quote(&d.argv))
+    } else if step.upgrade.is_some() {
+        "upgrade the before side's packages to this side's".to_string()
+    } else {
+        format!("run {}", quote(&step.run))
+    };
+    let user = step.user.as_ref().map(|u| format!(" as {u}")).unwrap_or_default();
+    format!("{}: {what}{user}", step.name)
+}
+
 /// A `daemon` step: spawned, moved into its own memory cgroup, then waited for.
 fn start_daemon(
     tb: &mut dyn Testbed,
