@@ -299,3 +299,33 @@ fn bad_suites_and_versions_are_named() {
         &["the suite `trixie` is trixie, but the testbed image bookworm-tgt is bookworm"],
     );
 }
+
+/// The point release from the archive against a dir of .debs (a local build, here the
+/// security update's own .deb copied out of the cache): the after side is a local build, so
+/// the verdict is a pre-upload check with no tag, whatever the before side's pocket.
+#[test]
+fn a_local_build_against_the_point_release_is_a_pre_upload_check() {
+    let plan = plan("archive-local", "antiword");
+    // Resolve the security update first (its .deb lands in srukit's cache), then copy it out.
+    let (o, out) = verify(&plan, "apt:antiword@bookworm", "apt:antiword@bookworm-security", "local-source");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let deb = PathBuf::from(package(&doc, "after", "antiword")["file"].as_str().unwrap());
+    let dir = work().join("local-debs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&deb, dir.join(deb.file_name().unwrap())).unwrap();
+
+    let (o, out) = verify(&plan, "apt:antiword@bookworm", dir.to_str().unwrap(), "local");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["sides"]["before"]["provenance"], "release");
+    assert_eq!(doc["sides"]["after"]["provenance"], "local-build");
+    assert_eq!(package(&doc, "after", "antiword")["origin"]["provenance"], "local-build");
+    assert!(package(&doc, "after", "antiword")["policy"].as_str().unwrap().contains("/var/lib/dpkg/status"));
+    let lp = text(&run(srukit().args(["report", "--format", "launchpad"]).arg(&out)).stdout);
+    assert!(lp.contains("origin: local build"), "{lp}");
+    assert!(!lp.contains("Tag: verification-done"), "{lp}");
+    assert!(lp.contains("would set verification-done-bookworm"), "{lp}");
+}

@@ -152,7 +152,12 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     let mut result_sides = Sides { before: None, after: None };
     for (side, pkgs) in packages.iter().filter(|(s, _)| sides.contains(s)) {
         let mut installed =
-            outputs.iter().find(|o| o.run.side == *side).map(|o| o.installed.clone()).unwrap_or_default();
+            // The first run of the side that got as far as confirming its packages.
+            outputs
+                .iter()
+                .find(|o| o.run.side == *side && !o.installed.is_empty())
+                .map(|o| o.installed.clone())
+                .unwrap_or_default();
         // The side's provenance is its weakest package's: one local build makes the whole
         // side a pre-upload check.
         let provenance = Provenance::weakest(pkgs.iter().map(|p| p.origin.provenance));

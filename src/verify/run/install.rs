@@ -231,6 +231,22 @@ pub(crate) fn confirm_installed(
                 ));
             }
         }
+        if let (Some(_), Some(deb), Some(want)) = (&p.archive, &p.deb, &p.sha256) {
+            // The file apt installed from its cache (it fetches one only when the hash it
+            // finds there is not the index's): the one srukit downloaded and recorded.
+            let inside = Path::new("/var/cache/apt/archives").join(deb.file_name().unwrap_or_default());
+            let inside = inside.display().to_string();
+            let sum = exec_ok(
+                tb,
+                ExecRequest::shell(&format!(
+                    "! test -e {0} || sha256sum {0}",
+                    crate::process::shell_quote(&inside)
+                )),
+            )?;
+            if let Some(got) = sum.split_whitespace().next().filter(|got| got != want) {
+                return Err(format!("{inside} in the testbed has sha256 {got}, not the archive's {want}"));
+            }
+        }
         let policy = exec_ok(tb, ExecRequest::new(["apt-cache", "policy", &p.name]))?;
         let mut i = InstalledPackage::new(p.name.clone(), version.to_string());
         i.status = format!("{} {version}", status.trim_end());
