@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use srukit::formats::tgt_config::{TgtConfig, WriteCache};
-use srukit::verify::plan::{BOTH_SIDES, CheckId, Plan, Side, expand};
+use srukit::verify::plan::{BOTH_SIDES, Edit, Plan, Side, expand};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -18,14 +18,29 @@ fn load(rel: &str) -> Plan {
 
 /// The expectation table as (side, phase) -> [target-file, wce, o-direct, data-at-risk].
 fn table(plan: &Plan) -> BTreeMap<(Side, String), Vec<String>> {
-    plan.expect.iter().map(|(k, t)| (k.clone(), plan.checks.iter().map(|c| t[c].clone()).collect())).collect()
+    plan.expect
+        .iter()
+        .map(|(k, t)| (k.clone(), plan.checks.iter().map(|c| t[&c.id].clone()).collect()))
+        .collect()
 }
 
 fn row(side: Side, phase: &str, values: [&str; 4]) -> ((Side, String), Vec<String>) {
     ((side, phase.to_string()), values.iter().map(|s| s.to_string()).collect())
 }
 
-const ALL_FOUR: [CheckId; 4] = [CheckId::TargetFile, CheckId::Wce, CheckId::ODirect, CheckId::DataAtRisk];
+const ALL_FOUR: [&str; 4] = ["target-file", "wce", "o-direct", "data-at-risk"];
+
+/// An INI edit's (file, section, key, value).
+fn ini(e: &Edit) -> (&str, &str, &str, &str) {
+    match e {
+        Edit::Ini { file, section, key, value } => (file, section, key, value),
+        other => panic!("not an INI edit: {other:?}"),
+    }
+}
+
+fn target_file(plan: &Plan) -> &str {
+    &plan.raw.target.as_ref().expect("a [target]").file
+}
 
 /// The variables the engine defines for every step, with stand-in values.
 fn engine_vars(plan: &Plan, phase: &str) -> BTreeMap<String, String> {
@@ -45,7 +60,7 @@ fn engine_vars(plan: &Plan, phase: &str) -> BTreeMap<String, String> {
 fn assert_variables_resolve(plan: &Plan) {
     for phase in &plan.raw.phases {
         let vars = engine_vars(plan, &phase.name);
-        expand(&plan.raw.target.file, &vars).unwrap();
+        expand(target_file(plan), &vars).unwrap();
         for step in &plan.raw.steps {
             for arg in &step.run {
                 expand(arg, &vars)
@@ -77,15 +92,12 @@ fn flagship_plan_expects_issue_8_verdict() {
     assert_eq!(plan.raw.testbed, "bookworm-tgt");
     assert_eq!(plan.raw.install, ["cinder-volume"]);
     assert_eq!(plan.raw.sides, BOTH_SIDES);
-    assert_eq!(plan.checks, ALL_FOUR);
+    assert_eq!(plan.check_ids(), ALL_FOUR);
     assert_eq!(plan.raw.data_at_risk_mib, 200);
     assert!(plan.raw.lun.size_mib > plan.raw.data_at_risk_mib, "the LUN must hold the data-at-risk write");
     let off = &plan.raw.phases.iter().find(|p| p.name == "off").unwrap().edits;
     assert_eq!(off.len(), 1);
-    assert_eq!(
-        (off[0].file.as_str(), off[0].section.as_str(), off[0].key.as_str(), off[0].value.as_str()),
-        ("/etc/cinder/cinder.conf", "DEFAULT", "iscsi_write_cache", "off")
-    );
+    assert_eq!(ini(&off[0]), ("/etc/cinder/cinder.conf", "DEFAULT", "iscsi_write_cache", "off"));
     let want = BTreeMap::from([
         row(Side::Before, "default", ["absent", "on", "off", "at-risk"]),
         row(Side::Before, "off", ["absent", "on", "off", "at-risk"]),
@@ -110,7 +122,7 @@ fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
     let plan = load("testbeds/plans/tgt-cache-modes.toml");
     assert_eq!(plan.raw.sides, [Side::After]);
     assert_eq!(plan.raw.install, ["tgt"]);
-    assert_eq!(plan.checks, ALL_FOUR);
+    assert_eq!(plan.check_ids(), ALL_FOUR);
     let want = BTreeMap::from([
         row(Side::After, "write-cache-on", ["on", "on", "off", "at-risk"]),
         row(Side::After, "write-cache-off", ["off", "off", "off", "safe"]),
@@ -123,7 +135,7 @@ fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
     // The file each phase writes is the [target] file, and srukit's own parser reads back
     // the write-cache value the phase expects, with the LUN as its backing store.
     let write = plan.raw.steps.iter().find_map(|s| s.write.as_ref()).expect("a write step");
-    assert_eq!(write.path, plan.raw.target.file);
+    assert_eq!(write.path, target_file(&plan));
     for phase in &plan.raw.phases {
         let vars = engine_vars(&plan, &phase.name);
         let text = expand(&write.content, &vars).unwrap();
@@ -132,13 +144,13 @@ fn tgt_lane_expects_design_section_3_and_its_target_files_say_so() {
         assert_eq!(target.iqn(), vars["iqn"]);
         assert!(target.unknown_keywords().is_empty(), "{}: {:?}", phase.name, target.unknown_keywords());
         assert_eq!(target.backing_stores().len(), 1);
-        let expected = match plan.expected(Side::After, &phase.name, CheckId::TargetFile).unwrap() {
+        let expected = match plan.expected(Side::After, &phase.name, "target-file").unwrap() {
             "on" => WriteCache::On,
             "off" => WriteCache::Off,
             _ => WriteCache::Absent,
         };
         assert_eq!(target.write_cache(), expected, "{}:\n{text}", phase.name);
-        let direct = plan.expected(Side::After, &phase.name, CheckId::ODirect).unwrap() == "on";
+        let direct = plan.expected(Side::After, &phase.name, "o-direct").unwrap() == "on";
         assert_eq!(target.bsoflags() == Some("direct"), direct, "{}:\n{text}", phase.name);
     }
     // tgt-admin must update, never `-e -c FILE` (which deletes every other target).
@@ -160,7 +172,7 @@ fn real_cinder_plan_drives_cinder_21_where_it_reads_the_option() {
     let plan = load("testbeds/plans/real-cinder.toml");
     assert_eq!(plan.raw.sides, [Side::After]);
     assert_eq!(plan.raw.install, ["python3-cinder"]);
-    assert_eq!(plan.checks, ALL_FOUR);
+    assert_eq!(plan.check_ids(), ALL_FOUR);
     let want = BTreeMap::from([
         row(Side::After, "default", ["on", "on", "off", "at-risk"]),
         row(Side::After, "off", ["off", "off", "off", "safe"]),
@@ -181,17 +193,17 @@ fn real_cinder_plan_drives_cinder_21_where_it_reads_the_option() {
     }
     assert_eq!(def.suite, "bookworm");
     let setup = def.setup.join("\n");
-    let edit = &plan.raw.phases.iter().find(|p| p.name == "off").unwrap().edits[0];
-    assert_eq!((edit.key.as_str(), edit.value.as_str()), ("iscsi_write_cache", "off"));
-    assert!(setup.contains(&format!("enabled_backends = {}\n", edit.section)), "{setup}");
-    assert!(setup.contains(&format!("\n[{}]\n", edit.section)), "{setup}");
+    let (_, section, key, value) = ini(&plan.raw.phases.iter().find(|p| p.name == "off").unwrap().edits[0]);
+    assert_eq!((key, value), ("iscsi_write_cache", "off"));
+    assert!(setup.contains(&format!("enabled_backends = {section}\n")), "{setup}");
+    assert!(setup.contains(&format!("\n[{section}]\n")), "{setup}");
     assert!(setup.contains("target_helper = tgtadm"), "{setup}");
     assert!(setup.contains("volumes_dir = /var/lib/cinder/volumes"), "{setup}");
     assert!(
         setup.contains("'include /var/lib/cinder/volumes/*' > /etc/tgt/conf.d/cinder_tgt.conf"),
         "{setup}"
     );
-    assert!(plan.raw.target.file.starts_with("/var/lib/cinder/volumes/volume-"));
+    assert!(target_file(&plan).starts_with("/var/lib/cinder/volumes/volume-"));
 
     // The driver is written from the lane's script, and the export step runs that file.
     let driver = plan.raw.steps.iter().find_map(|s| s.write.as_ref()).expect("a write step");

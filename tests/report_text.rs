@@ -136,12 +136,12 @@ fn bad_input_exits_2_and_names_the_file() {
 
     let newer = tmp.path().join("newer");
     let mut v = serde_json::to_value(done()).unwrap();
-    v["schema_version"] = 3.into();
+    v["schema_version"] = 4.into();
     std::fs::create_dir(&newer).unwrap();
     std::fs::write(newer.join("result.json"), v.to_string()).unwrap();
     let o = srukit(&["report", newer.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("schema_version 3; this srukit reads versions 1 to 2"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("schema_version 4; this srukit reads versions 1 to 3"), "{}", stderr(&o));
 }
 
 /// The SRU rule: a verdict on a local build is a pre-upload check. Every format says so,

@@ -364,7 +364,7 @@ fn no_report_result_or_log_holds_the_generated_chap_secret() {
     // The flagship plan plus one witness step that prints the target file base64-encoded:
     // the only way the test learns the CHAP account cinder generated inside the testbed
     // (srukit cannot see through the encoding, and is not meant to).
-    let target = srukit::verify::plan::Plan::load(&flagship_plan()).unwrap().raw.target.file;
+    let target = srukit::verify::plan::Plan::load(&flagship_plan()).unwrap().raw.target.unwrap().file;
     // Right after the export: cinder's restart path (ensure_export) rewrites the file with no
     // CHAP line, as icehouse's did, so a witness at the end would see no secret at all.
     let (plan, _) = plan_variant("chap", |t| {

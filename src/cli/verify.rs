@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::testbed::BackendArg;
 use super::{Ctx, Outcome};
 use crate::exit::Exit;
-use crate::testbed::{Backend, OpenOptions};
+use crate::testbed::Backend;
 use crate::verify::engine::{self, Options};
 use crate::verify::packages::PackageSource;
 use crate::verify::plan::Plan;
@@ -35,8 +35,10 @@ pub struct VerifyArgs {
     /// How many testbeds run at once.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
-    #[arg(long, value_enum, default_value_t = BackendArg::Unshare)]
-    pub backend: BackendArg,
+    /// The testbed backend; default: the one the plan's `needs` call for (`init`: nspawn
+    /// booting systemd; else unshare). One that cannot give what the plan needs is refused.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,7 +71,7 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         only: args.only.map(Side::from),
         out: args.out.clone(),
         jobs: args.jobs,
-        open: OpenOptions { backend: backend_of(args.backend), ..Default::default() },
+        backend: args.backend.map(backend_of),
         info: None,
     };
     let result = engine::verify(&plan, &opts, ctx.reporter.as_ref())?;
@@ -96,11 +98,22 @@ pub fn summary(r: &VerifyResult, path: &std::path::Path) -> String {
             let _ = writeln!(s, "  error: {e}");
         }
         for c in &run.checks {
-            let _ = writeln!(
-                s,
-                "  {:<13} {:<12} expected {:<20} observed {}",
-                c.id, c.outcome, c.expected, c.observed
-            );
+            let _ = match c.kind {
+                Some(_) => writeln!(
+                    s,
+                    "  {:<13} {:<12} expected {:<20} observed {}",
+                    c.id, c.outcome, c.expected, c.observed
+                ),
+                None => writeln!(
+                    s,
+                    "  {:<13} {:<12} expected {:<20} matched {:<12} {}",
+                    c.id,
+                    c.outcome,
+                    if c.expected_outcome.is_empty() { "-" } else { c.expected_outcome.as_str() },
+                    c.matched_outcome,
+                    c.observed
+                ),
+            };
         }
     }
     let _ = writeln!(s, "{}: {} ({:.1}s)", r.verdict.as_str(), r.reason, r.seconds);

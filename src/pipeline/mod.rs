@@ -20,7 +20,6 @@ use crate::exit::{Exit, ExitCodeOf};
 use crate::fsx;
 use crate::report::{self, Format};
 use crate::reporter::Reporter;
-use crate::testbed::OpenOptions;
 use crate::verify::engine;
 use crate::verify::packages::PackageSource;
 use crate::verify::plan::Plan;
@@ -179,7 +178,7 @@ pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, Pipelin
                 only: None,
                 out: dir.to_path_buf(),
                 jobs: opts.jobs,
-                open: OpenOptions::default(),
+                backend: None,
                 info: Some(info.clone()),
             },
             &InStage::new(rep, Stage::Verify),

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::verify::result::{Side, Verdict, VerifyResult};
+use crate::verify::result::{CheckResult, Side, Verdict, VerifyResult};
 
 /// The versions under test in one line, the SRU team's first question:
 /// `cinder-volume 1:2014.1.5-0ubuntu1 -> 1:2014.1.5-0ubuntu2`; with one side only, that
@@ -121,6 +121,48 @@ pub fn lines(evidence: &Value) -> Vec<String> {
     out
 }
 
+/// A check's evidence for a comment a person reads: the iscsi family's whole (its file lines
+/// and mode pages are short and are the point), a generic check's with every multi-line
+/// string (stdout, stderr, file contents, new log lines) cut to its first `MAX` lines; the
+/// whole is in result.json.
+pub fn check_lines(c: &CheckResult) -> Vec<String> {
+    const MAX: usize = 12;
+    if c.family() == "iscsi" {
+        return lines(&c.evidence);
+    }
+    let mut out = Vec::new();
+    let mut cut = 0usize;
+    let mut indent_of_string: Option<usize> = None;
+    for l in lines(&c.evidence) {
+        let indent = l.len() - l.trim_start().len();
+        match indent_of_string {
+            // The lines of one multi-line string are indented two more than its key.
+            Some(key) if indent > key => {
+                cut += 1;
+                if cut <= MAX {
+                    out.push(l);
+                } else if cut == MAX + 1 {
+                    out.push(format!("{}[... more lines in result.json]", " ".repeat(key + 2)));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        indent_of_string = l.ends_with(':').then_some(indent);
+        cut = 0;
+        out.push(l);
+    }
+    out
+}
+
+/// A generic check's result in words: the outcome matched and the one expected.
+pub fn outcome_words(c: &CheckResult) -> String {
+    if c.family() == "iscsi" || c.matched_outcome.is_empty() {
+        return c.observed.clone();
+    }
+    format!("`{}`: {}", c.matched_outcome, c.observed)
+}
+
 /// A value on one line: strings as they are, everything else as compact JSON.
 pub fn scalar(v: &Value) -> String {
     match v {
@@ -209,6 +251,26 @@ mod tests {
                 "      wce: false",
             ]
         );
+    }
+
+    #[test]
+    fn generic_evidence_is_cut_for_people() {
+        let stdout: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let c = CheckResult::new(
+            "crash",
+            "command",
+            "crash",
+            "exit status 139",
+            crate::verify::result::Outcome::Pass,
+            serde_json::json!({ "argv": ["x"], "stdout": stdout, "status": 139 }),
+            0.1,
+        )
+        .with_family("command", None);
+        let l = check_lines(&c);
+        assert!(l.contains(&"  line 12".to_string()) && !l.contains(&"  line 13".to_string()), "{l:?}");
+        assert!(l.contains(&"  [... more lines in result.json]".to_string()), "{l:?}");
+        assert!(l.contains(&"status: 139".to_string()), "{l:?}");
+        assert_eq!(outcome_words(&c.clone().with_outcomes("crash", "crash")), "`crash`: exit status 139");
     }
 
     #[test]

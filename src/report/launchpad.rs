@@ -124,7 +124,7 @@ fn test_case(s: &mut String, r: &VerifyResult) {
         if edits.is_empty() {
             let _ = writeln!(s, "Phase \"{phase}\": configuration as shipped.");
         } else {
-            let _ = writeln!(s, "Phase \"{phase}\": set");
+            let _ = writeln!(s, "Phase \"{phase}\": edited");
             for e in edits {
                 let _ = writeln!(s, "  {e}");
             }
@@ -133,6 +133,12 @@ fn test_case(s: &mut String, r: &VerifyResult) {
     if let Some(tc) = &r.plan.test_case {
         let _ = writeln!(s, "Steps:");
         for l in tc.lines() {
+            let _ = writeln!(s, "  {l}");
+        }
+    } else if let Some(run) = r.runs.iter().find(|run| !run.steps.is_empty()) {
+        // No test case in the verifier's words: the plan's steps as srukit ran them.
+        let _ = writeln!(s, "Steps (in every run):");
+        for l in &run.steps {
             let _ = writeln!(s, "  {l}");
         }
     }
@@ -153,21 +159,29 @@ fn results(s: &mut String, r: &VerifyResult) {
                 .filter_map(|side| r.run(side, phase).and_then(|run| run.check(id)).map(|c| (side, c)))
                 .collect();
             let title = checks.first().map(|(_, c)| c.title.as_str()).unwrap_or("");
-            let _ = writeln!(s, "  {id}: {title}");
+            let family = checks.first().map(|(_, c)| c.family()).unwrap_or("iscsi");
+            if family == "iscsi" {
+                let _ = writeln!(s, "  {id}: {title}");
+            } else {
+                let _ = writeln!(s, "  {id} ({family}): {title}");
+            }
             for (side, c) in &checks {
                 let _ = writeln!(
                     s,
                     "    {side:<6}  {} -> {} (expected {})",
                     c.outcome.as_str().to_uppercase(),
-                    c.observed,
+                    evidence::outcome_words(c),
                     c.expected
                 );
+                if !c.why.is_empty() {
+                    let _ = writeln!(s, "            why: {}", c.why);
+                }
             }
             // Identical evidence on both sides (the same file lines, the same mode page) is
             // printed once: the comment is read by a person, and the difference is the point.
             let alike = checks.len() == 2 && checks[0].1.evidence == checks[1].1.evidence;
             for (side, c) in checks.iter().take(if alike { 1 } else { 2 }) {
-                let lines = evidence::lines(&c.evidence);
+                let lines = evidence::check_lines(c);
                 if lines.is_empty() {
                     continue;
                 }

@@ -53,6 +53,8 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
     }
     if let Some(tc) = &r.plan.test_case {
         let _ = writeln!(s, "\n```\n{}\n```", tc.trim_end());
+    } else if let Some(run) = r.runs.iter().find(|run| !run.steps.is_empty()) {
+        let _ = writeln!(s, "\nSteps (in every run):\n\n```\n{}\n```", run.steps.join("\n"));
     }
 
     for phase in r.phases() {
@@ -118,9 +120,11 @@ fn phase_table(s: &mut String, r: &VerifyResult, phase: &str) {
         let get = |side| r.run(side, phase).and_then(|run| run.check(id));
         let (before, after) = (get(Side::Before), get(Side::After));
         let title = before.or(after).map(|c| c.title.as_str()).unwrap_or("");
+        let family = before.or(after).map(|c| c.family()).unwrap_or("iscsi");
+        let label = if family == "iscsi" { format!("({id})") } else { format!("(`{id}`, {family})") };
         let _ = writeln!(
             s,
-            "| {} ({id}) | {} | {} | {} | {} |",
+            "| {} {label} | {} | {} | {} | {} |",
             cell(title),
             before.map(|c| cell(&c.expected)).unwrap_or_default(),
             observed(before),
@@ -129,7 +133,10 @@ fn phase_table(s: &mut String, r: &VerifyResult, phase: &str) {
         );
         for (side, c) in [(Side::Before, before), (Side::After, after)] {
             if let Some(c) = c {
-                let lines = evidence::lines(&c.evidence);
+                let mut lines = evidence::lines(&c.evidence);
+                if !c.why.is_empty() {
+                    lines.insert(0, format!("why: {}", c.why));
+                }
                 if !lines.is_empty() {
                     let _ = writeln!(
                         details,
@@ -148,7 +155,9 @@ fn phase_table(s: &mut String, r: &VerifyResult, phase: &str) {
 
 fn observed(c: Option<&CheckResult>) -> String {
     match c {
-        Some(c) => format!("**{}**: {}", c.outcome.as_str().to_uppercase(), cell(&c.observed)),
+        Some(c) => {
+            format!("**{}**: {}", c.outcome.as_str().to_uppercase(), cell(&evidence::outcome_words(c)))
+        }
         None => "not run".to_string(),
     }
 }

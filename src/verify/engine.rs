@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::reporter::Reporter;
-use crate::testbed::OpenOptions;
+use crate::testbed::{Backend, OpenOptions};
 use crate::verify::VerifyError;
 use crate::verify::packages::{self, Package, PackageSource};
-use crate::verify::plan::Plan;
+use crate::verify::plan::{Need, Plan};
 use crate::verify::result::{
     PackageSet, PlanInfo, Provenance, Run, Side, Sides, VerifyResult, VersionChange,
 };
@@ -23,14 +23,40 @@ pub struct Options {
     pub only: Option<Side>,
     pub out: PathBuf,
     pub jobs: usize,
-    pub open: OpenOptions,
+    /// The backend asked for (`--backend`); `None`: the one the plan's `needs` call for.
+    pub backend: Option<Backend>,
     /// What the result says of the plan beyond its own file (bugs, series): a backport's
     /// manifest fills it; a bare plan leaves it to the plan.
     pub info: Option<PlanInfo>,
 }
 
+/// The testbed options a plan's `needs` call for: `init` boots the image's systemd under
+/// nspawn, `network` shares the host's network. A backend asked for that cannot give what
+/// the plan needs is refused (bad input, before any testbed).
+pub fn open_options(plan: &Plan, asked: Option<Backend>) -> Result<OpenOptions, VerifyError> {
+    let init = plan.needs(Need::Init);
+    let backend = match (asked, init) {
+        (None, true) => Backend::Nspawn { boot: true },
+        (None, false) => Backend::Unshare,
+        (Some(Backend::Nspawn { .. }), true) => Backend::Nspawn { boot: true },
+        (Some(b), true) => {
+            return Err(VerifyError::Usage(format!(
+                "the plan {} needs = [\"init\"] (a service manager as pid 1): --backend {} cannot boot one; use --backend nspawn or leave --backend out",
+                plan.path.display(),
+                match b {
+                    Backend::Unshare => "unshare",
+                    Backend::Nspawn { .. } => "nspawn",
+                }
+            )));
+        }
+        (Some(b), false) => b,
+    };
+    Ok(OpenOptions { backend, host_network: plan.needs(Need::Network), ..Default::default() })
+}
+
 pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
     let started = Instant::now();
+    let open = open_options(plan, opts.backend)?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let sides: Vec<Side> =
         plan.raw.sides.iter().copied().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
@@ -45,13 +71,26 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     // Resolve every package first: a missing .deb, a dir with two builds or an after that
     // is not newer is bad input, found before any testbed (and before an image build).
     let mut packages: Vec<(Side, Vec<Package>)> = Vec::new();
-    for &side in &sides {
+    // An upgrade plan starts every run on the before side's packages: they are needed even
+    // when only the after side runs.
+    let mut wanted = sides.clone();
+    if plan.upgrades() && !wanted.contains(&Side::Before) {
+        wanted.insert(0, Side::Before);
+    }
+    for &side in &wanted {
         let src = match side {
             Side::Before => opts.before.as_ref(),
             Side::After => opts.after.as_ref(),
         }
         .ok_or_else(|| {
-            VerifyError::Usage(format!("the plan has a {side} side: give --{side} PKGS (or --only)"))
+            if sides.contains(&side) {
+                VerifyError::Usage(format!("the plan has a {side} side: give --{side} PKGS (or --only)"))
+            } else {
+                VerifyError::Usage(
+                    "the plan has an `upgrade` step, so every run starts on the before side's packages: give --before PKGS"
+                        .to_string(),
+                )
+            }
         })?;
         packages.push((side, packages::resolve(src, &plan.raw.install)?));
     }
@@ -84,16 +123,21 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     crate::fsx::set_permissions(&raw_logs, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
 
     // apt in the testbed fetches what an archive package depends on and the image lacks.
-    let mut open = opts.open.clone();
+    let mut open = open;
     open.host_network |= packages.iter().flat_map(|(_, p)| p).any(|p| p.archive.is_some());
+    let start_from = plan
+        .upgrades()
+        .then(|| packages.iter().find(|(s, _)| *s == Side::Before).map(|(_, p)| p.as_slice()))
+        .flatten();
     let mut specs = Vec::new();
-    for (side, pkgs) in &packages {
+    for (side, pkgs) in packages.iter().filter(|(s, _)| sides.contains(s)) {
         for phase in &plan.raw.phases {
             specs.push(RunSpec {
                 plan,
                 side: *side,
                 phase,
                 packages: pkgs,
+                start_from,
                 image: &image,
                 open: open.clone(),
                 log_dir: raw_logs.join(format!("{side}-{}", phase.name)),
@@ -106,7 +150,7 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     step.finish("done");
 
     let mut result_sides = Sides { before: None, after: None };
-    for (side, pkgs) in &packages {
+    for (side, pkgs) in packages.iter().filter(|(s, _)| sides.contains(s)) {
         let mut installed =
             // The first run of the side that got as far as confirming its packages.
             outputs

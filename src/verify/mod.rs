@@ -5,12 +5,11 @@
 pub mod archive;
 pub mod checks;
 pub mod engine;
+pub mod families;
 pub mod ini_edit;
 pub mod iscsi;
 pub mod packages;
 pub mod plan;
-pub mod plan_spans;
-pub mod plan_vars;
 pub mod redact;
 pub mod result;
 pub mod run;

@@ -1,15 +1,30 @@
-//! The verification plan (`verify.toml`): which testbed, which packages, the phases (config
-//! edits), the steps that exercise the package, the checks, and the expected outcome of
-//! every (side, phase) pair. Read once, validated whole, errors name file and line.
+//! The verification plan (`verify.toml`, format v2): which testbed and what it must give
+//! (`needs`), which packages, the phases (edits), the steps that exercise the package, the
+//! checks (a family each, with named outcomes), and the outcome every (side, phase) expects
+//! of each. Read once, validated whole, errors name file and line; v1 plans (`[checks]`,
+//! `[daemon]`, `[target]`) read as the same plan with iscsi checks.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
+use serde::Serialize;
 
 use crate::exit::{Exit, ExitCodeOf};
-use crate::verify::plan_spans::{self, Spans, line_col};
+
+mod checks;
+mod expect;
+pub mod raw;
+mod rules;
+pub mod spans;
+mod vars;
+
+pub use checks::{Check, CheckSpec, Listen, OutcomeDef, iscsi_outcomes};
+pub use raw::{
+    CommandSpec, Daemon, DaemonStep, FileSpec, LogSpec, Lun, Need, PackageSpec, RawPlan, ServiceSpec, Step,
+    Target, WriteFile,
+};
+use spans::{Spans, line_col};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -29,193 +44,122 @@ impl ExitCodeOf for PlanError {
     }
 }
 
-pub use crate::verify::result::{CheckId, Side};
+pub use crate::verify::result::{IscsiCheck, Side};
 
-/// The variables the engine defines for every step (`verify::run`), besides a phase's own
-/// `vars`: a `${name}` outside these and the phase's is refused when the plan is loaded.
-pub const BUILTIN_VARS: &[&str] = &["volume_id", "iqn", "lun", "data"];
+/// The variables the engine defines for every run, besides a phase's own `vars`: a `${name}`
+/// outside these and the phase's is refused when the plan is loaded. `${lun}` names a fresh
+/// sparse file on real disk when the plan has an iscsi check or a `[lun]`.
+pub const BUILTIN_VARS: &[&str] = &["volume_id", "iqn", "lun", "data", "side", "phase"];
 
 /// Both sides of an SRU: the package in -updates (the bug must reproduce) and the one in
 /// -proposed (it must be fixed).
 pub const BOTH_SIDES: [Side; 2] = [Side::Before, Side::After];
 
-/// The values an expectation for a check may name.
-pub fn allowed(check: CheckId) -> &'static [&'static str] {
-    match check {
-        CheckId::TargetFile => &["on", "off", "absent"],
-        CheckId::Wce | CheckId::ODirect => &["on", "off"],
-        CheckId::DataAtRisk => &["at-risk", "safe"],
+/// Where load errors point: the plan's text and path.
+pub(crate) struct Loc<'a> {
+    pub text: &'a str,
+    pub path: &'a Path,
+}
+
+impl Loc<'_> {
+    pub fn line(&self, offset: usize) -> usize {
+        line_col(self.text, offset).0
+    }
+    pub fn at(&self, offset: usize, message: impl Into<String>) -> PlanError {
+        self.at_line(self.line(offset), message)
+    }
+    pub fn at_line(&self, line: usize, message: impl Into<String>) -> PlanError {
+        PlanError::Invalid { path: self.path.into(), line, column: None, message: message.into() }
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPlan {
-    pub name: String,
-    #[serde(default)]
-    pub summary: String,
-    /// The testbed definition (`testbeds/<name>.toml`) every run starts from.
-    pub testbed: String,
-    /// Binary packages under test, taken from each side's package set. Empty: only what the
-    /// image carries (a lane that tests a distro package from the mirror uses `apt:`).
-    #[serde(default)]
-    pub install: Vec<String>,
-    /// Which sides the plan has (default both).
-    #[serde(default = "both_sides")]
-    pub sides: Vec<Side>,
-    #[serde(default)]
-    pub lun: Lun,
-    pub daemon: Daemon,
-    #[serde(rename = "phase")]
-    pub phases: Vec<Phase>,
-    #[serde(rename = "step", default)]
-    pub steps: Vec<Step>,
-    pub target: Target,
-    pub checks: Checks,
-    /// side -> phase -> check id -> expected value
-    pub expect: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, ExpectTable>>,
-    /// Values no report may show (`${name}` expands per run), beside the CHAP credentials
-    /// srukit finds by itself: every occurrence in the result and the logs is redacted.
-    #[serde(default)]
-    pub secrets: Vec<String>,
-}
-
-/// check id -> expected value, each with its place in the file for errors.
-type ExpectTable = BTreeMap<Spanned<String>, Spanned<String>>;
-
-fn both_sides() -> Vec<Side> {
-    BOTH_SIDES.to_vec()
-}
-
-/// The file-backed LUN that stands in for an LVM volume (no device-mapper in testbeds).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lun {
-    #[serde(default = "default_lun_mib")]
-    pub size_mib: u64,
-}
-
-impl Default for Lun {
-    fn default() -> Self {
-        Lun { size_mib: default_lun_mib() }
-    }
-}
-
-fn default_lun_mib() -> u64 {
-    256
-}
-
-/// The target daemon: started by srukit (there is no init in a testbed), alone in a memory
-/// cgroup so its dirty page cache can be measured without the rest of the system's noise.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Daemon {
-    pub argv: Vec<String>,
-    #[serde(default = "default_cgroup")]
-    pub cgroup: String,
-    /// A TCP port on 127.0.0.1 inside the testbed that answers once the daemon is ready.
-    pub ready_port: u16,
-}
-
-fn default_cgroup() -> String {
-    "target-daemon".into()
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// One phase: a configuration state the package is exercised in.
+#[derive(Debug, Clone, Serialize)]
 pub struct Phase {
     pub name: String,
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
-    pub edits: Vec<ConfigEdit>,
-    /// Extra `${name}` variables for the steps of this phase.
-    #[serde(default)]
+    pub edits: Vec<Edit>,
+    /// Extra `${name}` variables for this phase.
     pub vars: BTreeMap<String, String>,
 }
 
-/// One `key = value` in an INI section, as a verifier would set it in a config file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigEdit {
-    pub file: String,
-    pub section: String,
-    pub key: String,
-    pub value: String,
+/// One edit a phase makes to a file, after the packages are installed and before any step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Edit {
+    /// `key = value` in an INI `[section]` (oslo.config style), as a verifier sets it.
+    Ini {
+        file: String,
+        section: String,
+        key: String,
+        value: String,
+    },
+    /// A flat `KEY=VALUE` file (/etc/default/*): replaces the first `KEY=` line, commented
+    /// or not, else appends.
+    Set {
+        file: String,
+        key: String,
+        value: String,
+    },
+    Append {
+        file: String,
+        line: String,
+    },
+    Write {
+        file: String,
+        content: String,
+        mode: String,
+    },
+    Remove {
+        file: String,
+    },
 }
 
-/// A step that exercises the package: run a command, or write a file, inside the testbed.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    pub name: String,
-    #[serde(default)]
-    pub run: Vec<String>,
-    #[serde(default)]
-    pub write: Option<WriteFile>,
-    /// Run the plan's checks once this step has run, besides after the last step: a plan
-    /// whose package writes the target on two paths (export, then a service restart) checks
-    /// what each path left behind.
-    #[serde(default)]
-    pub check: bool,
-}
+impl Edit {
+    pub fn file(&self) -> &str {
+        match self {
+            Edit::Ini { file, .. }
+            | Edit::Set { file, .. }
+            | Edit::Append { file, .. }
+            | Edit::Write { file, .. }
+            | Edit::Remove { file } => file,
+        }
+    }
 
-/// A file the step writes: its text inline (`content`), or read from `source`, a file beside
-/// the plan (a driver script that belongs to the lane, not to the image, so changing it never
-/// needs an image rebuild). Either way `content` holds the text once the plan is loaded.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WriteFile {
-    pub path: String,
-    #[serde(default)]
-    pub content: String,
-    /// Relative to the plan's directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Spanned<String>>,
-}
+    /// The edit as the result records it.
+    pub fn to_result(&self) -> crate::verify::result::ConfigEdit {
+        let mut e = crate::verify::result::ConfigEdit::new(self.file(), "", "", "");
+        match self {
+            Edit::Ini { section, key, value, .. } => {
+                (e.section, e.key, e.value) = (section.clone(), key.clone(), value.clone())
+            }
+            Edit::Set { key, value, .. } => {
+                (e.kind, e.key, e.value) = ("set".into(), key.clone(), value.clone())
+            }
+            Edit::Append { line, .. } => (e.kind, e.value) = ("append".into(), line.clone()),
+            Edit::Write { content, mode, .. } => {
+                (e.kind, e.section, e.value) = ("write".into(), mode.clone(), content.clone())
+            }
+            Edit::Remove { .. } => e.kind = "remove".into(),
+        }
+        e
+    }
 
-/// Where the checks find the target the steps made.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Target {
-    /// The tgt target file, inside the testbed (`${volume_id}` expands).
-    pub file: String,
-    #[serde(default = "default_portal")]
-    pub portal: String,
-    // No `lun` number: the checks bind to the LUN tgtd serves from `${lun}`, whatever its
-    // number (issue 13), so a plan that still names one is told at load.
-}
-
-fn default_portal() -> String {
-    "127.0.0.1:3260".into()
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Checks {
-    #[serde(default)]
-    pub target_file: Option<Empty>,
-    #[serde(default)]
-    pub wce: Option<Empty>,
-    #[serde(default)]
-    pub o_direct: Option<Empty>,
-    #[serde(default)]
-    pub data_at_risk: Option<DataAtRisk>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Empty {}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataAtRisk {
-    #[serde(default = "default_write_mib")]
-    pub mib: u64,
-}
-
-fn default_write_mib() -> u64 {
-    200
+    /// The edit with `${name}` expanded in every string.
+    pub fn expand(&self, vars: &BTreeMap<String, String>) -> Result<Edit, String> {
+        let x = |s: &String| expand(s, vars);
+        Ok(match self {
+            Edit::Ini { file, section, key, value } => {
+                Edit::Ini { file: x(file)?, section: x(section)?, key: x(key)?, value: x(value)? }
+            }
+            Edit::Set { file, key, value } => Edit::Set { file: x(file)?, key: x(key)?, value: x(value)? },
+            Edit::Append { file, line } => Edit::Append { file: x(file)?, line: x(line)? },
+            Edit::Write { file, content, mode } => {
+                Edit::Write { file: x(file)?, content: x(content)?, mode: mode.clone() }
+            }
+            Edit::Remove { file } => Edit::Remove { file: x(file)? },
+        })
+    }
 }
 
 /// A validated plan.
@@ -228,31 +172,55 @@ pub struct Plan {
     pub testbed_definition: Option<PathBuf>,
     #[serde(flatten)]
     pub raw: RawPlanView,
-    pub checks: Vec<CheckId>,
-    pub expect: BTreeMap<(Side, String), BTreeMap<CheckId, String>>,
+    pub checks: Vec<Check>,
+    /// (side, phase) -> check id -> expected outcome name; wildcard rows resolved.
+    pub expect: BTreeMap<(Side, String), BTreeMap<String, String>>,
 }
 
-/// What of the raw plan a result carries (the expectation table is typed separately).
+/// What of the raw plan a run uses (the checks and the expectations are typed apart).
 #[derive(Debug, Clone, Serialize)]
 pub struct RawPlanView {
     pub name: String,
     pub summary: String,
     pub testbed: String,
+    pub needs: Vec<Need>,
     pub install: Vec<String>,
     pub sides: Vec<Side>,
     pub lun: Lun,
-    pub daemon: Daemon,
+    /// Whether `[lun]` was given (a `${lun}` file is made for iscsi checks or `[lun]`).
+    pub lun_given: bool,
+    pub daemon: Option<Daemon>,
     pub phases: Vec<Phase>,
     pub steps: Vec<Step>,
-    pub target: Target,
+    pub target: Option<Target>,
     pub data_at_risk_mib: u64,
     /// The plan's `secrets`, unexpanded (the run expands them with its variables).
     pub secrets: Vec<String>,
 }
 
+/// `60s`, `2m`, `1h`, `500ms`, or plain seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("duration `{text}`: want e.g. 30s, 2m, 500ms"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("duration `{text}`: want e.g. 30s, 2m, 500ms")),
+    };
+    if d.is_zero() {
+        return Err(format!("duration `{text}` is zero"));
+    }
+    Ok(d)
+}
+
 impl Plan {
     /// Reads, validates and resolves a plan: its testbed definition must exist (beside the
-    /// plan's repository, then the installed ones), so a typo stops here, before any testbed.
+    /// plan's repository, then the installed ones), so a typo stops here, before any testbed,
+    /// and it must give what the plan `needs`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = crate::fsx::read_to_string(path)?;
         let mut plan = Plan::parse(&text, path)?;
@@ -267,6 +235,24 @@ impl Plan {
                 message: format!("unknown testbed `{}`: {e}", plan.raw.testbed),
             }
         })?;
+        if plan.needs(Need::Init) {
+            // A service manager as pid 1 needs one in the image: Debian's is systemd-sysv.
+            let def_text = crate::fsx::read_to_string(&found)?;
+            let def = crate::testbed::Definition::parse(&def_text, &found).map_err(|e| {
+                PlanError::Invalid { path: found.clone(), line: 1, column: None, message: e.to_string() }
+            })?;
+            if !def.packages.iter().any(|p| p == "systemd-sysv") {
+                let at = spans.needs.as_ref().map(|n| n.span().start).unwrap_or(0);
+                return Err(Loc { text: &text, path }.at(
+                    at,
+                    format!(
+                        "needs = [\"init\"], but testbed `{}` ({}) has no init: its `packages` must hold systemd-sysv",
+                        plan.raw.testbed,
+                        found.display()
+                    ),
+                ));
+            }
+        }
         plan.testbed_definition = Some(found);
         Ok(plan)
     }
@@ -274,20 +260,23 @@ impl Plan {
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
         let mut raw: RawPlan = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
         let spans: Spans = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
-        let invalid = |offset: usize, message: String| PlanError::Invalid {
-            path: path.into(),
-            line: line_col(text, offset).0,
-            column: None,
-            message,
-        };
-        let whole =
-            |message: String| PlanError::Invalid { path: path.into(), line: 1, column: None, message };
+        let loc = Loc { text, path };
+        let invalid = |offset: usize, message: String| loc.at(offset, message);
 
         if raw.phases.is_empty() {
-            return Err(whole("a plan needs at least one [[phase]]".into()));
+            return Err(loc.at_line(1, "a plan needs at least one [[phase]]"));
         }
-        if raw.daemon.argv.is_empty() {
-            return Err(invalid(spans.daemon.argv.span().start, "[daemon] argv is empty".into()));
+        if raw.needs.contains(&Need::Machine) {
+            let at = spans.needs.as_ref().map(|n| n.span().start).unwrap_or(0);
+            return Err(invalid(
+                at,
+                "needs = [\"machine\"]: no srukit testbed is a machine (it is a container sharing the host's kernel); run this plan in a VM lane".into(),
+            ));
+        }
+        if let (Some(d), Some(sp)) = (&raw.daemon, &spans.daemon)
+            && d.argv.is_empty()
+        {
+            return Err(invalid(sp.argv.span().start, "[daemon] argv is empty".into()));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (p, sp) in raw.phases.iter().zip(&spans.phases) {
@@ -295,13 +284,21 @@ impl Plan {
                 return Err(invalid(sp.name.span().start, format!("phase `{}` is declared twice", p.name)));
             }
         }
+        let phases = raw
+            .phases
+            .iter()
+            .map(|p| {
+                let edits = p.edits.iter().map(|e| rules::edit(&loc, e)).collect::<Result<Vec<_>, _>>()?;
+                Ok(Phase {
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                    edits,
+                    vars: p.vars.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, PlanError>>()?;
         for (s, sp) in raw.steps.iter().zip(&spans.steps) {
-            if s.run.is_empty() == s.write.is_none() {
-                return Err(invalid(
-                    sp.name.span().start,
-                    format!("step `{}` needs exactly one of `run` or `write`", s.name),
-                ));
-            }
+            rules::step(&loc, &raw, s, sp)?;
         }
         // Where a step's `write` text came from: the plan itself, or a `source` file.
         let mut content_from: Vec<Option<PathBuf>> = vec![None; raw.steps.len()];
@@ -319,136 +316,25 @@ impl Plan {
                 .map_err(|e| invalid(source.span().start, format!("step `{}`: {e}", s.name)))?;
             content_from[i] = Some(file);
         }
-        crate::verify::plan_vars::check(text, path, &raw, &spans, &content_from)?;
+        vars::check(text, path, &raw, &spans, &content_from)?;
 
-        let mut checks = Vec::new();
-        if raw.checks.target_file.is_some() {
-            checks.push(CheckId::TargetFile);
-        }
-        if raw.checks.wce.is_some() {
-            checks.push(CheckId::Wce);
-        }
-        if raw.checks.o_direct.is_some() {
-            checks.push(CheckId::ODirect);
-        }
-        if raw.checks.data_at_risk.is_some() {
-            checks.push(CheckId::DataAtRisk);
-        }
-        if checks.is_empty() {
-            let line = plan_spans::table_header(text, "checks").unwrap_or(0);
-            return Err(invalid(
-                line,
-                "[checks] names no check: a plan that checks nothing proves nothing".into(),
-            ));
-        }
+        let (checks, data_at_risk_mib) = checks::checks(&loc, &raw)?;
+        rules::objects(&loc, &raw, &checks)?;
+        let expect = expect::expectations(&loc, &raw, &spans, &checks)?;
 
-        let mut expect = BTreeMap::new();
-        let mut expect_at = BTreeMap::new();
-        for (side_key, phases) in &raw.expect {
-            let side = match side_key.get_ref().as_str() {
-                "before" => Side::Before,
-                "after" => Side::After,
-                other => {
-                    return Err(invalid(
-                        side_key.span().start,
-                        format!("unknown side `{other}` (before, after)"),
-                    ));
-                }
-            };
-            if !raw.sides.contains(&side) {
-                return Err(invalid(
-                    side_key.span().start,
-                    format!("expectations for side `{side}`, which the plan does not have"),
-                ));
-            }
-            for (phase_key, values) in phases {
-                let phase = phase_key.get_ref();
-                if !raw.phases.iter().any(|p| &p.name == phase) {
-                    return Err(invalid(
-                        phase_key.span().start,
-                        format!("expectations for unknown phase `{phase}`"),
-                    ));
-                }
-                let mut table = BTreeMap::new();
-                for (check_key, value) in values {
-                    let kind =
-                        checks.iter().copied().find(|k| k.as_str() == check_key.get_ref()).ok_or_else(
-                            || {
-                                invalid(
-                                    check_key.span().start,
-                                    format!(
-                                        "expectation for `{}`, which is not among the plan's [checks]",
-                                        check_key.get_ref()
-                                    ),
-                                )
-                            },
-                        )?;
-                    if !allowed(kind).contains(&value.get_ref().as_str()) {
-                        return Err(invalid(
-                            value.span().start,
-                            format!(
-                                "`{}` expects one of {}, not `{}`",
-                                kind.as_str(),
-                                allowed(kind).join(", "),
-                                value.get_ref()
-                            ),
-                        ));
-                    }
-                    table.insert(kind, value.get_ref().clone());
-                }
-                expect.insert((side, phase.clone()), table);
-                expect_at.insert((side, phase.clone()), phase_key.span().start);
-            }
-        }
-        // A missing pair points at what asked for it: the phase's [[phase]] line, or `sides`
-        // when the plan names a side it has no expectations for at all.
-        for side in &raw.sides {
-            let side_has_any = expect.keys().any(|(s, _)| s == side);
-            for (phase, sp) in raw.phases.iter().zip(&spans.phases) {
-                let Some(table) = expect.get(&(*side, phase.name.clone())) else {
-                    let (offset, why) = match &spans.sides {
-                        Some(sides) if !side_has_any => {
-                            (sides.span().start, format!("`sides` names `{side}`"))
-                        }
-                        _ => (
-                            plan_spans::header_before(text, sp.name.span().start, "phase"),
-                            format!("phase `{}` is declared here", phase.name),
-                        ),
-                    };
-                    return Err(invalid(
-                        offset,
-                        format!(
-                            "no [expect.{side}.{}] table: every (side, phase) needs one ({why})",
-                            phase.name
-                        ),
-                    ));
-                };
-                if let Some(missing) = checks.iter().find(|k| !table.contains_key(k)) {
-                    let offset = expect_at.get(&(*side, phase.name.clone())).copied().unwrap_or(0);
-                    return Err(invalid(
-                        offset,
-                        format!(
-                            "[expect.{side}.{}] has no expectation for `{}`",
-                            phase.name,
-                            missing.as_str()
-                        ),
-                    ));
-                }
-            }
-        }
-
-        let data_at_risk_mib = raw.checks.data_at_risk.as_ref().map(|d| d.mib).unwrap_or(0);
         Ok(Plan {
             path: path.to_path_buf(),
             raw: RawPlanView {
                 name: raw.name,
                 summary: raw.summary,
                 testbed: raw.testbed,
+                needs: raw.needs,
                 install: raw.install,
                 sides: raw.sides,
-                lun: raw.lun,
+                lun_given: raw.lun.is_some(),
+                lun: raw.lun.unwrap_or_default(),
                 daemon: raw.daemon,
-                phases: raw.phases,
+                phases,
                 steps: raw.steps,
                 target: raw.target,
                 data_at_risk_mib,
@@ -460,8 +346,26 @@ impl Plan {
         })
     }
 
-    pub fn expected(&self, side: Side, phase: &str, check: CheckId) -> Option<&str> {
-        self.expect.get(&(side, phase.to_string())).and_then(|t| t.get(&check)).map(String::as_str)
+    /// The outcome the plan expects of check `id` in (side, phase), if any.
+    pub fn expected(&self, side: Side, phase: &str, id: &str) -> Option<&str> {
+        self.expect.get(&(side, phase.to_string())).and_then(|t| t.get(id)).map(String::as_str)
+    }
+
+    pub fn check_ids(&self) -> Vec<&str> {
+        self.checks.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    pub fn needs(&self, need: Need) -> bool {
+        self.raw.needs.contains(&need)
+    }
+
+    pub fn has_iscsi(&self) -> bool {
+        self.checks.iter().any(|c| c.iscsi().is_some())
+    }
+
+    /// A plan with an `upgrade` step starts every run on the before side's packages.
+    pub fn upgrades(&self) -> bool {
+        self.raw.steps.iter().any(|s| s.upgrade.is_some())
     }
 }
 
@@ -473,12 +377,19 @@ fn syntax(text: &str, path: &Path, e: &toml::de::Error) -> PlanError {
     PlanError::Syntax { path: path.into(), line, column, message }
 }
 
-/// Expands `${name}` in a plan string. An unknown variable is an error, not an empty string:
-/// a command run with a silently empty argument would test something else.
+/// Expands `${name}` in a plan string (`$${` is a literal `${`). An unknown variable is an
+/// error, not an empty string: a command run with a silently empty argument would test
+/// something else.
 pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("${") {
+        if start > 0 && rest.as_bytes()[start - 1] == b'$' {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{template}`"))?;
@@ -524,8 +435,9 @@ wce = "off"
     #[test]
     fn minimal_plan_parses() {
         let p = parse(MINIMAL).unwrap();
-        assert_eq!(p.checks, vec![CheckId::Wce]);
-        assert_eq!(p.expected(Side::After, "default", CheckId::Wce), Some("off"));
+        assert_eq!(p.check_ids(), ["wce"]);
+        assert_eq!(p.checks[0].iscsi(), Some(IscsiCheck::Wce));
+        assert_eq!(p.expected(Side::After, "default", "wce"), Some("off"));
         assert_eq!(p.raw.lun.size_mib, 256);
     }
 
@@ -601,6 +513,21 @@ wce = "off"
             + "[expect.before.other]\nwce = \"on\"\n[expect.after.other]\nwce = \"off\"\n";
         let err = parse(&two).unwrap_err().to_string();
         assert!(err.contains("unknown variable `${mode}` in phase `other`"), "{err}");
+    }
+
+    /// An edit expands with its own phase's variables: another phase need not define them.
+    #[test]
+    fn edits_expand_with_their_own_phases_variables() {
+        let text = MINIMAL.replace(
+            "name = \"default\"\n",
+            "name = \"default\"\nvars = { v = \"off\" }\nedits = [{ set = \"/etc/default/x\", key = \"A\", value = \"${v}\" }]\n[[phase]]\nname = \"other\"\n",
+        ) + "[expect.before.other]\nwce = \"on\"\n[expect.after.other]\nwce = \"off\"\n";
+        let p = parse(&text).unwrap();
+        let e =
+            p.raw.phases[0].edits[0].expand(&BTreeMap::from([("v".to_string(), "off".to_string())])).unwrap();
+        assert_eq!(e, Edit::Set { file: "/etc/default/x".into(), key: "A".into(), value: "off".into() });
+        let err = parse(&text.replace("${v}", "${w}")).unwrap_err().to_string();
+        assert!(err.contains("unknown variable `${w}` in phase `default`"), "{err}");
     }
 
     #[test]
@@ -679,5 +606,6 @@ wce = "off"
         assert_eq!(expand("/v/volume-${volume_id}", &vars).unwrap(), "/v/volume-42");
         assert!(expand("${nope}", &vars).unwrap_err().contains("unknown variable"));
         assert!(expand("${open", &vars).unwrap_err().contains("unclosed"));
+        assert_eq!(expand("for f in $${HOME}/${volume_id}", &vars).unwrap(), "for f in ${HOME}/42");
     }
 }

@@ -1,6 +1,6 @@
 //! The verification result: what `srukit verify` writes to `OUT/result.json` and what
 //! `srukit report` reads. Owns the serde types and their stable field names (schema
-//! version 2, documented in docs/result-schema.md and docs/result.schema.json).
+//! version 3, documented in docs/result-schema.md and docs/result.schema.json).
 //!
 //! Field names are a contract with CI pipelines: renaming one is a schema version bump.
 //! Readers ignore fields they do not know, so adding an optional field is not.
@@ -9,9 +9,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this srukit writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema version this srukit reads: version 2 only added fields (`versions`,
-/// `redactions`, `out_dir`), so a version 1 result reads as one without them.
+/// `redactions`, `out_dir`), so a version 1 result reads as one without them; version 3 made
+/// a check's `id` the plan's own and added `family` and the outcome names, all defaulted
+/// for an older result (its checks were the iscsi family's).
 pub const OLDEST_READABLE: u32 = 1;
 
 /// One verification: a plan run on the old and new packages, every phase, every check.
@@ -345,6 +347,10 @@ pub struct Run {
     pub phase: String,
     /// The configuration the phase changed before the package was exercised.
     pub config_edits: Vec<ConfigEdit>,
+    /// The plan's steps as this run ran them, in words (`run: tgt-admin --update ALL`,
+    /// `daemon: tgtd -f (ready on port 3260)`) (v3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
     pub testbed: Testbed,
     pub checks: Vec<CheckResult>,
     pub seconds: f64,
@@ -354,18 +360,37 @@ pub struct Run {
     pub error: Option<String>,
 }
 
-/// One `key = value` set in one section of one config file.
+/// One edit a phase made to a file before the package was exercised: `ini` sets `key = value`
+/// in `section`; `set` a flat `KEY=VALUE` line; `append` adds the line `value`; `write`
+/// replaces the file with `value` (mode in `section`); `remove` deletes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigEdit {
+    /// `ini`, `set`, `append`, `write` or `remove` (v3; absent: `ini`).
+    #[serde(default = "ini_kind", skip_serializing_if = "is_ini")]
+    pub kind: String,
     pub file: String,
     pub section: String,
     pub key: String,
     pub value: String,
 }
 
+fn ini_kind() -> String {
+    "ini".to_string()
+}
+
+fn is_ini(kind: &String) -> bool {
+    kind == "ini"
+}
+
 impl std::fmt::Display for ConfigEdit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}] {} = {}", self.file, self.section, self.key, self.value)
+        match self.kind.as_str() {
+            "set" => write!(f, "{}: {}={}", self.file, self.key, self.value),
+            "append" => write!(f, "{}: append `{}`", self.file, self.value),
+            "write" => write!(f, "{}: write {} bytes, mode {}", self.file, self.value.len(), self.section),
+            "remove" => write!(f, "{}: remove", self.file),
+            _ => write!(f, "{} [{}] {} = {}", self.file, self.section, self.key, self.value),
+        }
     }
 }
 
@@ -379,10 +404,10 @@ pub struct Testbed {
     pub backend: String,
 }
 
-/// The checks srukit knows.
+/// The iscsi family's four built-in checks (the flagship's), each with its built-in outcomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum CheckId {
+pub enum IscsiCheck {
     /// The `write-cache` line of the tgt target file the package wrote.
     TargetFile,
     /// WCE in the caching mode page, read over iSCSI.
@@ -393,18 +418,25 @@ pub enum CheckId {
     DataAtRisk,
 }
 
-impl CheckId {
+impl IscsiCheck {
+    pub const ALL: [IscsiCheck; 4] =
+        [IscsiCheck::TargetFile, IscsiCheck::Wce, IscsiCheck::ODirect, IscsiCheck::DataAtRisk];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            CheckId::TargetFile => "target-file",
-            CheckId::Wce => "wce",
-            CheckId::ODirect => "o-direct",
-            CheckId::DataAtRisk => "data-at-risk",
+            IscsiCheck::TargetFile => "target-file",
+            IscsiCheck::Wce => "wce",
+            IscsiCheck::ODirect => "o-direct",
+            IscsiCheck::DataAtRisk => "data-at-risk",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<IscsiCheck> {
+        IscsiCheck::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
-impl std::fmt::Display for CheckId {
+impl std::fmt::Display for IscsiCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.as_str())
     }
@@ -420,6 +452,9 @@ pub enum Outcome {
     Inconclusive,
     /// The check could not run.
     Error,
+    /// The plan expects nothing of this check in this (side, phase): recorded as evidence,
+    /// not counted (v3).
+    Observed,
 }
 
 impl Outcome {
@@ -429,6 +464,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Inconclusive => "inconclusive",
             Outcome::Error => "error",
+            Outcome::Observed => "observed",
         }
     }
 }
@@ -442,12 +478,31 @@ impl std::fmt::Display for Outcome {
 /// One check in one run, with its evidence verbatim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub id: CheckId,
+    /// The plan's check id (`wce`, `crash`).
+    pub id: String,
+    /// The check's family: `command`, `file`, `package`, `port`, `log`, `service`, `iscsi`
+    /// (v3; absent in a result before v3, whose checks were all iscsi: see [`Self::family`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    /// The iscsi family's built-in check (v3; iscsi only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<IscsiCheck>,
     pub title: String,
-    /// What the plan expected, in words (`write-cache off`, `WCE=0`, `safe`).
+    /// What the plan expected, in words (`write-cache off`, `WCE=0`, `exit 0, stderr /re/`).
     pub expected: String,
-    /// What the check saw, in the same words.
+    /// What the check saw, in words (`on`, `exit status 139 (SIGSEGV)`).
     pub observed: String,
+    /// The outcome name the plan expects in this (side, phase); empty when it expects none
+    /// (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub expected_outcome: String,
+    /// The outcome that matched: its name, `unmatched` (none did) or, over several
+    /// observation points that differ, `NAME (after `STEP`); ...` (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub matched_outcome: String,
+    /// Why that outcome matched and the others did not, matcher by matcher (v3).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
     pub outcome: Outcome,
     /// The raw material: file lines, mode page bytes in hex, fdinfo flags, KiB dirty,
     /// bytes written, timings. Free-form per check; documented in docs/result-schema.md.
@@ -455,9 +510,15 @@ pub struct CheckResult {
     pub seconds: f64,
 }
 
+fn iscsi_family() -> String {
+    "iscsi".to_string()
+}
+
 impl CheckResult {
+    /// A check of the iscsi family when `id` names one of its built-in checks, else of no
+    /// family until [`Self::with_family`] says.
     pub fn new(
-        id: CheckId,
+        id: impl Into<String>,
         title: impl Into<String>,
         expected: impl Into<String>,
         observed: impl Into<String>,
@@ -465,15 +526,39 @@ impl CheckResult {
         evidence: serde_json::Value,
         seconds: f64,
     ) -> CheckResult {
+        let id = id.into();
+        let kind = IscsiCheck::parse(&id);
         CheckResult {
+            family: if kind.is_some() { iscsi_family() } else { String::new() },
+            kind,
             id,
             title: title.into(),
             expected: expected.into(),
             observed: observed.into(),
+            expected_outcome: String::new(),
+            matched_outcome: String::new(),
+            why: String::new(),
             outcome,
             evidence,
             seconds,
         }
+    }
+
+    /// The family, `iscsi` for a check of a result before v3.
+    pub fn family(&self) -> &str {
+        if self.family.is_empty() { "iscsi" } else { &self.family }
+    }
+
+    pub fn with_family(mut self, family: impl Into<String>, kind: Option<IscsiCheck>) -> CheckResult {
+        self.family = family.into();
+        self.kind = kind;
+        self
+    }
+
+    pub fn with_outcomes(mut self, expected: impl Into<String>, matched: impl Into<String>) -> CheckResult {
+        self.expected_outcome = expected.into();
+        self.matched_outcome = matched.into();
+        self
     }
 }
 
@@ -485,16 +570,23 @@ pub struct Counts {
     pub fail: usize,
     pub inconclusive: usize,
     pub error: usize,
+    /// Checks the plan expects nothing of in their run: not in `total`.
+    pub observed: usize,
 }
 
 impl Counts {
     fn add(&mut self, outcome: Outcome) {
+        if outcome == Outcome::Observed {
+            self.observed += 1;
+            return;
+        }
         self.total += 1;
         match outcome {
             Outcome::Pass => self.pass += 1,
             Outcome::Fail => self.fail += 1,
             Outcome::Inconclusive => self.inconclusive += 1,
             Outcome::Error => self.error += 1,
+            Outcome::Observed => {}
         }
     }
 }
@@ -553,7 +645,13 @@ impl ConfigEdit {
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> ConfigEdit {
-        ConfigEdit { file: file.into(), section: section.into(), key: key.into(), value: value.into() }
+        ConfigEdit {
+            kind: ini_kind(),
+            file: file.into(),
+            section: section.into(),
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -573,6 +671,7 @@ impl Run {
             side,
             phase: phase.into(),
             config_edits: Vec::new(),
+            steps: Vec::new(),
             testbed,
             checks: Vec::new(),
             seconds: 0.0,
@@ -580,7 +679,7 @@ impl Run {
         }
     }
 
-    pub fn check(&self, id: CheckId) -> Option<&CheckResult> {
+    pub fn check(&self, id: &str) -> Option<&CheckResult> {
         self.checks.iter().find(|c| c.id == id)
     }
 
@@ -646,12 +745,12 @@ impl VerifyResult {
     }
 
     /// The check ids in the order they first appear in `phase`'s runs.
-    pub fn check_ids(&self, phase: &str) -> Vec<CheckId> {
-        let mut out = Vec::new();
+    pub fn check_ids(&self, phase: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
         for r in self.runs.iter().filter(|r| r.phase == phase) {
             for c in &r.checks {
-                if !out.contains(&c.id) {
-                    out.push(c.id);
+                if !out.contains(&c.id.as_str()) {
+                    out.push(&c.id);
                 }
             }
         }
@@ -722,7 +821,7 @@ mod tests {
                 let outcome =
                     if side == Side::After && phase == "off" { Outcome::Fail } else { Outcome::Pass };
                 run.checks.push(CheckResult::new(
-                    CheckId::Wce,
+                    "wce",
                     "WCE",
                     "WCE=1",
                     "WCE=1",
@@ -740,7 +839,9 @@ mod tests {
     #[test]
     fn field_names_are_the_documented_ones() {
         let v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["schema_version"], 3);
+        assert_eq!(v["runs"][0]["checks"][0]["family"], "iscsi");
+        assert_eq!(v["runs"][0]["checks"][0]["kind"], "wce");
         assert_eq!(v["verdict"], "verification-failed");
         assert_eq!(v["runs"][0]["side"], "before");
         assert_eq!(v["runs"][0]["checks"][0]["id"], "wce");
@@ -765,7 +866,7 @@ mod tests {
         assert!(r.run(Side::After, "nope").is_none());
         let c = r.counts();
         assert_eq!((c.total, c.pass, c.fail), (4, 3, 1));
-        assert_eq!(r.check_ids("off"), [CheckId::Wce]);
+        assert_eq!(r.check_ids("off"), ["wce"]);
     }
 
     #[test]

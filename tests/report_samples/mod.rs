@@ -56,7 +56,7 @@ fn target_file(write_cache: Option<&str>, expected: &str, outcome: Outcome) -> C
         Some(w) => format!("misspelled keyword: `{w}`"),
     };
     CheckResult::new(
-        CheckId::TargetFile,
+        "target-file",
         "tgt target file: write-cache line",
         expected,
         observed,
@@ -71,7 +71,7 @@ fn wce(byte2: u8, expected: &str, outcome: Outcome) -> CheckResult {
     let page = format!("08 12 {byte2:02x} 00 ff ff 00 00 ff ff ff ff 80 14 00 00 00 00 00 00");
     let w = (byte2 >> 2) & 1;
     CheckResult::new(
-        CheckId::Wce,
+        "wce",
         "WCE in the caching mode page, over iSCSI",
         expected,
         format!("WCE={w} (byte 2 = 0x{byte2:02x})"),
@@ -84,7 +84,7 @@ fn wce(byte2: u8, expected: &str, outcome: Outcome) -> CheckResult {
 
 fn o_direct(outcome: Outcome) -> CheckResult {
     CheckResult::new(
-        CheckId::ODirect,
+        "o-direct",
         "O_DIRECT on tgtd's backing store",
         "no O_DIRECT",
         "no O_DIRECT (flags 0100002)",
@@ -105,7 +105,7 @@ fn data_at_risk(dirty_kib: u64, expected: &str, outcome: Outcome) -> CheckResult
         "between thresholds"
     };
     CheckResult::new(
-        CheckId::DataAtRisk,
+        "data-at-risk",
         "Data at risk: tgtd's dirty page cache after 200 MiB written",
         expected,
         format!("{word}: {dirty_kib} KiB dirty of 204800 KiB written ({pct:.1} %)"),
@@ -268,7 +268,7 @@ pub fn error() -> VerifyResult {
     run.checks.clear();
     run.error = Some("tgtd exited with status 107 before listening on 127.0.0.1:3260".to_string());
     let run = r.runs.iter_mut().find(|x| x.side == Side::After && x.phase == "default").unwrap();
-    let c = run.checks.iter_mut().find(|c| c.id == CheckId::Wce).unwrap();
+    let c = run.checks.iter_mut().find(|c| c.id == "wce").unwrap();
     c.outcome = Outcome::Error;
     c.observed = "login failed".to_string();
     c.evidence = json!({"portal": "127.0.0.1:3260", "target": IQN,

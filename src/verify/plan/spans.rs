@@ -1,6 +1,6 @@
 //! Where things are in a plan file: a second, tolerant read of `verify.toml` that keeps the
 //! place of every string a run expands or a check names, so a load error points at the line
-//! (and column) of the problem instead of line 1. Also the `${name}` scanner the checks use.
+//! (and column) of the problem instead of line 1. Also the `${name}` scanner the loader uses.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -12,12 +12,18 @@ pub struct Spans {
     pub testbed: Spanned<String>,
     #[serde(default)]
     pub sides: Option<Spanned<toml::Value>>,
-    pub daemon: DaemonSpans,
+    #[serde(default)]
+    pub needs: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub daemon: Option<DaemonSpans>,
     #[serde(rename = "phase")]
     pub phases: Vec<PhaseSpans>,
     #[serde(rename = "step", default)]
     pub steps: Vec<StepSpans>,
-    pub target: TargetSpans,
+    #[serde(default)]
+    pub target: Option<TargetSpans>,
+    #[serde(rename = "check", default)]
+    pub checks: Vec<CheckSpans>,
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
 }
@@ -34,12 +40,43 @@ pub struct PhaseSpans {
     pub edits: Vec<EditSpans>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Every string of an edit, whatever its kind.
+#[derive(Debug, Default, Deserialize)]
 pub struct EditSpans {
-    pub file: Spanned<String>,
-    pub section: Spanned<String>,
-    pub key: Spanned<String>,
-    pub value: Spanned<String>,
+    pub file: Option<Spanned<String>>,
+    pub ini: Option<Spanned<String>>,
+    pub set: Option<Spanned<String>>,
+    pub append: Option<Spanned<String>>,
+    pub write: Option<Spanned<String>>,
+    pub remove: Option<Spanned<String>>,
+    pub section: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub value: Option<Spanned<String>>,
+    pub line: Option<Spanned<String>>,
+    pub content: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+}
+
+impl EditSpans {
+    /// The strings a run expands.
+    pub fn strings(&self) -> Vec<&Spanned<String>> {
+        [
+            &self.file,
+            &self.ini,
+            &self.set,
+            &self.append,
+            &self.write,
+            &self.remove,
+            &self.section,
+            &self.key,
+            &self.value,
+            &self.line,
+            &self.content,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +85,17 @@ pub struct StepSpans {
     #[serde(default)]
     pub run: Vec<Spanned<String>>,
     #[serde(default)]
+    pub sh: Option<Spanned<String>>,
+    #[serde(default)]
     pub write: Option<WriteSpans>,
+    #[serde(default)]
+    pub daemon: Option<DaemonStepSpans>,
+    #[serde(default)]
+    pub upgrade: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +103,18 @@ pub struct WriteSpans {
     pub path: Spanned<String>,
     #[serde(default)]
     pub content: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DaemonStepSpans {
+    #[serde(default)]
+    pub argv: Vec<Spanned<String>>,
+    #[serde(default, rename = "ready-file", alias = "ready_file")]
+    pub ready_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +122,55 @@ pub struct TargetSpans {
     pub file: Spanned<String>,
     #[serde(default)]
     pub portal: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckSpans {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub command: Option<CommandSpans>,
+    #[serde(default)]
+    pub file: Option<PathSpans>,
+    #[serde(default)]
+    pub log: Option<LogSpans>,
+    #[serde(default)]
+    pub package: Option<NameSpans>,
+    #[serde(default)]
+    pub service: Option<NameSpans>,
+    #[serde(default)]
+    pub port: Option<ListenSpans>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommandSpans {
+    #[serde(default)]
+    pub run: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub sh: Option<Spanned<String>>,
+    #[serde(default)]
+    pub stdin: Option<Spanned<String>>,
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PathSpans {
+    pub path: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogSpans {
+    pub file: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameSpans {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListenSpans {
+    pub listen: Spanned<String>,
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -78,11 +186,16 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Every `${name}` in a template with its byte offset; an unclosed `${` is a name of `None`.
+/// `$${` is a literal `${` (a shell script's own variables), not a variable.
 pub fn variables(template: &str) -> Vec<(Option<&str>, usize)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(i) = template[from..].find("${") {
         let start = from + i;
+        if start > 0 && template.as_bytes()[start - 1] == b'$' {
+            from = start + 2;
+            continue;
+        }
         match template[start + 2..].find('}') {
             Some(end) => {
                 out.push((Some(&template[start + 2..start + 2 + end]), start));
@@ -146,6 +259,7 @@ mod tests {
         assert_eq!(variables("a ${x} b ${yy}"), [(Some("x"), 2), (Some("yy"), 9)]);
         assert_eq!(variables("$HOME ${open"), [(None, 6)]);
         assert!(variables("no vars $x").is_empty());
+        assert_eq!(variables("$${HOME} ${x}"), [(Some("x"), 9)]);
     }
 
     #[test]
