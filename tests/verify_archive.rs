@@ -329,3 +329,54 @@ fn a_local_build_against_the_point_release_is_a_pre_upload_check() {
     assert!(!lp.contains("Tag: verification-done"), "{lp}");
     assert!(lp.contains("would set verification-done-bookworm"), "{lp}");
 }
+
+/// A format v2 plan with an `upgrade` step: every run starts on the point release's antiword
+/// from the archive, and the after run upgrades it with apt from bookworm-security (the
+/// upgrade path users take); the `package` check binds each side to its own version.
+#[test]
+fn the_upgrade_step_takes_the_after_suite_over_the_before_one() {
+    let plan = work().join("archive-upgrade.toml");
+    std::fs::write(
+        &plan,
+        r#"name = "archive-upgrade"
+summary = "antiword: the upgrade from the point release to the security update"
+testbed = "bookworm-tgt"
+install = ["antiword"]
+
+[[phase]]
+name = "default"
+description = "as installed"
+
+[[step]]
+name = "upgrade"
+upgrade = {}
+
+[[check]]
+id = "pkg"
+package = { name = "antiword" }
+outcomes.installed = { installed = true }
+outcomes.absent = { installed = false }
+
+[expect."*"."*"]
+pkg = "installed"
+"#,
+    )
+    .unwrap();
+    let (o, out) = verify(&plan, "apt:antiword@bookworm", "apt:antiword@bookworm-security", "upgrade");
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["verdict"], "verification-done", "{}", doc["reason"]);
+    let (bv, av) = (installed(&doc, "before", "antiword"), installed(&doc, "after", "antiword"));
+    assert!(newer(&av, &bv), "{av} > {bv}");
+    let policy = package(&doc, "after", "antiword")["policy"].as_str().unwrap();
+    // After the upgrade both suites offer a version; the installed one is the security one.
+    assert!(policy.contains(&format!("*** {av} ")) && policy.contains(&format!("     {bv} ")), "{policy}");
+    let observed: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["checks"][0]["observed"].as_str().unwrap())
+        .collect();
+    assert_eq!(observed, [format!("antiword {bv} installed"), format!("antiword {av} installed")]);
+}
