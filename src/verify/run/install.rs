@@ -20,21 +20,49 @@ const APT_TIMEOUT: Duration = Duration::from_secs(900);
 /// Where the host's archive keyring is put inside the testbed, apart from the image's own.
 const KEYRING_INSIDE: &str = "/etc/apt/keyrings/srukit-archive.gpg";
 
+/// How a side's packages go in: onto the image (a run's start), or over another side's
+/// (a plan's `upgrade` step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Install,
+    /// As an admin's unattended upgrade does it: dpkg's default for a conffile the admin did
+    /// not touch, the admin's version kept for one they did (`--force-confdef
+    /// --force-confold`, unattended-upgrades' choice), and the same version reinstalled
+    /// rather than skipped, so the before run's before -> before path runs the maintainer
+    /// scripts as the after run's before -> after does.
+    Upgrade,
+}
+
 pub(crate) fn install(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<()> {
+    put(tb, packages, Mode::Install)
+}
+
+/// The run's side over the packages already installed (a plan's `upgrade` step).
+pub(crate) fn upgrade(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<()> {
+    put(tb, packages, Mode::Upgrade)
+}
+
+fn put(tb: &mut dyn Testbed, packages: &[Package], mode: Mode) -> Fallible<()> {
     let local: Vec<&Package> = packages.iter().filter(|p| p.deb.is_some() && p.archive.is_none()).collect();
     let archive: Vec<&Package> = packages.iter().filter(|p| p.archive.is_some()).collect();
     if local.is_empty() && archive.is_empty() {
         return Ok(());
     }
-    // No init runs in a testbed: keep maintainer scripts from trying to start services.
+    // Where no init runs, keep maintainer scripts from trying to start services; where
+    // systemd is pid 1 (`/run/systemd/system`, as deb-systemd-invoke tests it) they start and
+    // restart them as on a real system, an upgrade's restart included.
     exec_ok(
         tb,
         ExecRequest::shell(
-            "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && mkdir -p /tmp/srukit-debs",
+            "mkdir -p /tmp/srukit-debs && { [ -d /run/systemd/system ] || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }; }",
         ),
     )?;
     if !local.is_empty() {
-        let mut argv = vec!["dpkg".to_string(), "-i".into(), "--force-confold".into()];
+        let mut argv = vec!["dpkg".to_string(), "-i".into()];
+        if mode == Mode::Upgrade {
+            argv.push("--force-confdef".into());
+        }
+        argv.push("--force-confold".into());
         for p in local {
             let deb = p.deb.as_ref().expect("filtered on deb");
             let inside = Path::new("/tmp/srukit-debs").join(deb.file_name().unwrap_or_default());
@@ -44,7 +72,7 @@ pub(crate) fn install(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<()
         exec_ok(tb, ExecRequest::new(argv).env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     if !archive.is_empty() {
-        install_from_archive(tb, &archive)?;
+        install_from_archive(tb, &archive, mode)?;
     }
     Ok(())
 }
@@ -52,7 +80,7 @@ pub(crate) fn install(tb: &mut dyn Testbed, packages: &[Package]) -> Fallible<()
 /// What a verifier does by hand (`apt install -t SUITE PKG`, Ubuntu's SRU verification
 /// procedure), with the versions pinned to the ones the host resolved, so what is tested
 /// is what the result names even if the archive moves meanwhile.
-fn install_from_archive(tb: &mut dyn Testbed, packages: &[&Package]) -> Fallible<()> {
+fn install_from_archive(tb: &mut dyn Testbed, packages: &[&Package], mode: Mode) -> Fallible<()> {
     let mut archives: Vec<&Archive> = Vec::new();
     for a in packages.iter().filter_map(|p| p.archive.as_ref()) {
         if !archives.iter().any(|b| b.suite == a.suite) {
@@ -73,7 +101,7 @@ fn install_from_archive(tb: &mut dyn Testbed, packages: &[&Package]) -> Fallible
     let mut pending = off_upload(tb, packages, &pins)?;
     pins.extend(pending.drain(..));
     for round in 0..2 {
-        apt_install(tb, &pins)?;
+        apt_install(tb, &pins, mode == Mode::Upgrade && round == 0)?;
         let off = off_upload(tb, packages, &pins)?;
         if off.is_empty() {
             return Ok(());
@@ -117,7 +145,7 @@ fn give_sources(tb: &mut dyn Testbed, archives: &[&Archive]) -> Fallible<()> {
     Ok(())
 }
 
-fn apt_install(tb: &mut dyn Testbed, pins: &BTreeMap<String, String>) -> Fallible<()> {
+fn apt_install(tb: &mut dyn Testbed, pins: &BTreeMap<String, String>, reinstall: bool) -> Fallible<()> {
     let mut argv: Vec<String> = [
         "apt-get",
         "install",
@@ -126,12 +154,17 @@ fn apt_install(tb: &mut dyn Testbed, pins: &BTreeMap<String, String>) -> Fallibl
         "--no-install-recommends",
         // The side's version is the point, even below what the image has.
         "--allow-downgrades",
-        // A changed conffile the image's admin did not touch is replaced, a touched one kept:
-        // dpkg's own answer, without a prompt (no --force-confold: that is not an upgrade).
+        // A conffile only the package changed is replaced (dpkg's default)...
         "-oDpkg::Options::=--force-confdef",
+        // ...one the admin changed too keeps the admin's, without a prompt,
+        // as `apt upgrade`'s default answer and unattended-upgrades keep it.
+        "-oDpkg::Options::=--force-confold",
     ]
     .map(String::from)
     .to_vec();
+    if reinstall {
+        argv.push("--reinstall".into());
+    }
     argv.extend(pins.iter().map(|(n, v)| format!("{n}={v}")));
     exec_ok(tb, ExecRequest::new(argv).env("DEBIAN_FRONTEND", "noninteractive").timeout(APT_TIMEOUT))?;
     Ok(())

@@ -17,7 +17,7 @@ use crate::testbed::{ExecRequest, Image, OpenOptions, Testbed};
 use crate::verify::packages::Package;
 use crate::verify::plan::{Need, Phase, Plan};
 use crate::verify::result::{InstalledPackage, Run, Side};
-pub(crate) use install::{confirm_installed, install};
+pub(crate) use install::{confirm_installed, install, upgrade};
 use observe::{Point, merge, observe_point};
 
 /// How long a step may take by default before the run is an error.

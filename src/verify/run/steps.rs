@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Fallible, RunSpec, STEP_TIMEOUT, exec_ok, install, write_file};
+use super::{Fallible, RunSpec, STEP_TIMEOUT, exec_ok, upgrade, write_file};
 use crate::testbed::{ExecRequest, MemCgroup, Testbed};
 use crate::verify::packages::Package;
 use crate::verify::plan::{self, Daemon, DaemonStep, Step};
@@ -39,7 +39,7 @@ pub fn run_step(
     }
     if step.upgrade.is_some() {
         // dpkg over the installed before side, as `apt upgrade` would do it.
-        install(tb, spec.packages).map_err(|e| format!("step `{}`: upgrade: {e}", step.name))?;
+        upgrade(tb, spec.packages).map_err(|e| format!("step `{}`: upgrade: {e}", step.name))?;
         return Ok(Ran::Upgraded);
     }
     let req = if let Some(w) = &step.write {
