@@ -463,13 +463,7 @@ fn every_family_runs_in_a_real_testbed_over_two_phases() {
     assert_eq!(kinds, ["set", "append", "write", "remove"]);
 
     // The result is valid against the published schema (v3).
-    let v = std::process::Command::new("python3")
-        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))"])
-        .arg(root().join("docs/result.schema.json"))
-        .arg(out.join("result.json"))
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", text(&v.stderr));
+    verify_common::assert_valid_result(&out);
 
     // The reports render the generic checks: id, family, outcome names, why.
     let lp = run(srukit().arg("report").arg(&out).args(["--format", "launchpad"]));

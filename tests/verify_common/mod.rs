@@ -105,3 +105,15 @@ pub fn build_binary(work: &Path, tree: &Path, name: &str) -> PathBuf {
     assert_eq!(o.status.code(), Some(0), "build {name}");
     out
 }
+
+/// `DIR/result.json` is valid against the published schema (docs/result.schema.json), read
+/// by python3-jsonschema, a validator other than srukit's own serde types.
+pub fn assert_valid_result(dir: &Path) {
+    let v = Command::new("python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))"])
+        .arg(root().join("docs/result.schema.json"))
+        .arg(dir.join("result.json"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}: {}", dir.display(), text(&v.stderr));
+}
