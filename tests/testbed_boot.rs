@@ -6,6 +6,8 @@
 //! closes leaves nothing after `srukit testbed gc`. Needs root; builds (once, cached) the
 //! bookworm-systemd image.
 
+mod testbed_common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use srukit::reporter::Quiet;
 use srukit::testbed::{self, Backend, ExecRequest, Image, OpenOptions, Testbed};
+use testbed_common::{alive, all_pids, host_paths, leftovers_of, processes_with};
 
 fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
@@ -65,12 +68,7 @@ struct Footprint {
 
 fn footprint(tb: &dyn Testbed) -> Footprint {
     let id = tb.id().to_string();
-    let mut paths =
-        vec![Path::new("/run/srukit/testbeds").join(&id), tb.data_dir().parent().unwrap().to_path_buf()];
-    for h in ["systemd", "unified", "memory"] {
-        paths.push(Path::new("/sys/fs/cgroup").join(h).join("srukit").join(&id));
-    }
-    paths.push(testbed::nspawn::propagate_dir(&id));
+    let paths = host_paths(tb);
     // Every process of the container (its pid namespace) and systemd-nspawn (the parent of
     // its pid 1), as the host sees them.
     let ns = std::fs::read_link(format!("/proc/{}/ns/pid", tb.init_pid())).unwrap();
@@ -82,24 +80,9 @@ fn footprint(tb: &dyn Testbed) -> Footprint {
     Footprint { id, pids, paths }
 }
 
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
 fn ppid(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Running (a zombie waiting for its reaper is dead).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !matches!(s[s.rfind(')').unwrap() + 2..].chars().next(), Some('Z' | 'X')))
-        .unwrap_or(false)
 }
 
 fn assert_gone(f: &Footprint) {
@@ -276,48 +259,6 @@ fn drop_powers_off_too() {
     let f = footprint(tb.as_ref());
     drop(tb);
     assert_gone(&f);
-}
-
-/// What a killed srukit `pid` may have left: run dirs, scratch dirs, cgroups, propagate dirs
-/// and mounts of its testbeds (ids start with its pid).
-fn leftovers_of(pid: u32) -> Vec<String> {
-    let prefix = format!("{pid}-");
-    let mut left = Vec::new();
-    let scratch = testbed::cache_root().join("scratch");
-    let dirs = [
-        PathBuf::from("/run/srukit/testbeds"),
-        scratch,
-        "/sys/fs/cgroup/systemd/srukit".into(),
-        "/sys/fs/cgroup/unified/srukit".into(),
-        "/sys/fs/cgroup/memory/srukit".into(),
-    ];
-    for d in dirs {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                left.push(e.path().display().to_string());
-            }
-        }
-    }
-    for e in std::fs::read_dir(testbed::nspawn::PROPAGATE_ROOT).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&format!("srukit-{prefix}")) {
-            left.push(e.path().display().to_string());
-        }
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    left.extend(mounts.lines().filter(|l| l.contains(&format!("/scratch/{prefix}"))).map(str::to_string));
-    left
-}
-
-/// Live processes whose command line carries `needle` (systemd-nspawn names the machine,
-/// which holds the killed srukit's pid; the test command carries a marker).
-fn processes_with(needle: &str) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|p| {
-            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            alive(*p) && String::from_utf8_lossy(&cmd).contains(needle)
-        })
-        .collect()
 }
 
 #[test]

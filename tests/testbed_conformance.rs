@@ -6,6 +6,8 @@
 //! Needs root; builds (once, cached) the bookworm-tgt image, and bookworm-systemd for the
 //! booted backend.
 
+mod testbed_common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use srukit::reporter::Quiet;
 use srukit::testbed::{self, Backend, ExecRequest, Image, OpenOptions, Testbed};
+use testbed_common::{alive, host_paths};
 
 fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
@@ -77,22 +80,7 @@ struct Footprint {
 }
 
 fn footprint(tb: &dyn Testbed) -> Footprint {
-    let id = tb.id().to_string();
-    let mut paths =
-        vec![Path::new("/run/srukit/testbeds").join(&id), tb.data_dir().parent().unwrap().to_path_buf()];
-    for h in ["systemd", "unified", "memory"] {
-        paths.push(Path::new("/sys/fs/cgroup").join(h).join("srukit").join(&id));
-    }
-    // systemd-nspawn's; the unshare backend must not make one either.
-    paths.push(testbed::nspawn::propagate_dir(&id));
-    Footprint { id, init: tb.init_pid(), paths }
-}
-
-/// Running (a zombie waiting for its reaper is dead).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !matches!(s[s.rfind(')').unwrap() + 2..].chars().next(), Some('Z' | 'X')))
-        .unwrap_or(false)
+    Footprint { id: tb.id().to_string(), init: tb.init_pid(), paths: host_paths(tb) }
 }
 
 fn assert_gone(f: &Footprint) {

@@ -3,37 +3,13 @@
 //! run dir, scratch dir or systemd-nspawn propagate dir of the killed runs may be left, and
 //! after `gc` no orphaned propagate dir of any srukit.
 
-use std::path::{Path, PathBuf};
+mod testbed_common;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn leftovers_of(pid: u32) -> Vec<String> {
-    let prefix = format!("{pid}-");
-    let mut left = Vec::new();
-    let cache = std::env::var("HOME").map(|h| Path::new(&h).join(".cache/srukit/scratch")).unwrap();
-    let dirs = [
-        Path::new("/run/srukit/testbeds").to_path_buf(),
-        cache,
-        "/sys/fs/cgroup/systemd/srukit".into(),
-        "/sys/fs/cgroup/unified/srukit".into(),
-        "/sys/fs/cgroup/memory/srukit".into(),
-    ];
-    for e in std::fs::read_dir(srukit::testbed::nspawn::PROPAGATE_ROOT).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&format!("srukit-{prefix}")) {
-            left.push(e.path().display().to_string());
-        }
-    }
-    for d in dirs {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                left.push(e.path().display().to_string());
-            }
-        }
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    left.extend(mounts.lines().filter(|l| l.contains(&format!("/scratch/{prefix}"))).map(str::to_string));
-    left
-}
+use testbed_common::{leftovers_of, processes_with};
 
 /// Propagate dirs of no running nspawn and no recorded testbed, named by an srukit that
 /// names machines by testbed id (`srukit-<pid>-<n>-<hex>`; an older srukit elsewhere on the
@@ -56,21 +32,6 @@ fn orphaned_propagate_dirs() -> Vec<PathBuf> {
     std::thread::sleep(Duration::from_secs(1));
     let second = scan();
     first.into_iter().filter(|p| second.contains(p)).collect()
-}
-
-/// Live processes whose command line carries `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            let zombie = stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z'));
-            !zombie && String::from_utf8_lossy(&cmd).contains(marker)
-        })
-        .collect()
 }
 
 #[test]
