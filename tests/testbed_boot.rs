@@ -9,13 +9,13 @@
 mod testbed_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use srukit::reporter::Quiet;
 use srukit::testbed::{self, Backend, ExecRequest, Image, OpenOptions, Testbed};
-use testbed_common::{alive, all_pids, host_paths, leftovers_of, processes_with};
+use testbed_common::{alive, all_pids, gc, host_paths, kill_after, leftovers_of, processes_with};
 
 fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
@@ -277,21 +277,11 @@ fn killed_srukit_leaves_nothing_after_gc() {
         if i % 2 == 1 {
             args.push("--uplink");
         }
-        let mut child = Command::new(bin)
-            .args(args)
-            .args(["--", "sh", "-c"])
-            .arg(format!("sleep {pause} # {marker}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(*ms));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        killed.push((child.id(), marker));
+        let mut cmd = Command::new(bin);
+        cmd.args(args).args(["--", "sh", "-c"]).arg(format!("sleep {pause} # {marker}"));
+        killed.push((kill_after(cmd, Duration::from_millis(*ms)), marker));
     }
-    let gc = Command::new(bin).args(["testbed", "gc"]).output().unwrap();
-    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    gc(bin);
     for (pid, marker) in &killed {
         assert_eq!(leftovers_of(*pid), Vec::<String>::new(), "srukit {pid} left these");
         assert_eq!(processes_with(marker), Vec::<u32>::new(), "processes of {marker} survived");

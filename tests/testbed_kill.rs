@@ -6,10 +6,10 @@
 mod testbed_common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use testbed_common::{leftovers_of, processes_with};
+use testbed_common::{gc, kill_after, leftovers_of, processes_with};
 
 /// Propagate dirs of no running nspawn and no recorded testbed, named by an srukit that
 /// names machines by testbed id (`srukit-<pid>-<n>-<hex>`; an older srukit elsewhere on the
@@ -47,20 +47,12 @@ fn killed_srukit_leaves_nothing_after_the_next_command() {
         let marker = format!("srukit-kill-marker-{i}");
         // Every third run's command ends at once, so kills also land in close.
         let pause = if i % 3 == 2 { "0" } else { "30" };
-        let mut child = Command::new(bin)
-            .args(["testbed", "exec", "bookworm-tgt", "--backend", backend, "--", "sh", "-c"])
-            .arg(format!("echo {marker} > /srv/data/m; sleep {pause} # {marker}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(*ms));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        killed.push((child.id(), marker));
+        let mut cmd = Command::new(bin);
+        cmd.args(["testbed", "exec", "bookworm-tgt", "--backend", backend, "--", "sh", "-c"])
+            .arg(format!("echo {marker} > /srv/data/m; sleep {pause} # {marker}"));
+        killed.push((kill_after(cmd, Duration::from_millis(*ms)), marker));
     }
-    let gc = Command::new(bin).args(["testbed", "gc"]).output().unwrap();
-    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    gc(bin);
     std::thread::sleep(Duration::from_millis(200));
     for (pid, marker) in &killed {
         assert_eq!(leftovers_of(*pid), Vec::<String>::new(), "srukit {pid} left these");

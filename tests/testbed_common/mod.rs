@@ -77,3 +77,20 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Starts `cmd` (output discarded), SIGKILLs it after `delay` and reaps it: a srukit killed
+/// at that moment of its run. Returns its pid, which its testbeds' ids start with.
+pub fn kill_after(mut cmd: std::process::Command, delay: std::time::Duration) -> u32 {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    child.id()
+}
+
+/// `srukit testbed gc`, which must succeed.
+pub fn gc(bin: &str) {
+    let gc = std::process::Command::new(bin).args(["testbed", "gc"]).output().unwrap();
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+}
