@@ -23,6 +23,9 @@ packages=(
   tmux
   # tests/replay_debian.rs: its private apt (deb-src for bookworm-security) checks with it
   debian-archive-keyring
+  # the DEP-8 tests: autopkgtest writes the tests of a `Testsuite: autopkgtest-pkg-*` source
+  # with autodep8 (tests/dep8_suites.rs runs a Perl module's)
+  autodep8
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
