@@ -109,6 +109,8 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
             tempfile::Builder::new().prefix("dep8-suites-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         // Downloads first, one at a time: apt-get source runs are cheap and keep apt's lists
         // lock out of the parallel part.
+        // By path: autopkgtest starts the server in the test's cwd, not in the checkout.
+        let def = definition();
         let dscs: Vec<PathBuf> =
             SUITES.iter().map(|s| dep8_common::pinned_dsc(s.source, s.version)).collect();
         let mut jobs: Vec<(usize, Server)> = Vec::new();
@@ -126,7 +128,7 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
                         let out = work.path().join(format!("{}-{server:?}", suite.source));
                         let tar = tarball.to_str().unwrap();
                         let args: Vec<&str> = match server {
-                            Server::Srukit => vec!["srukit", IMAGE],
+                            Server::Srukit => vec!["srukit", &def],
                             Server::Unshare => vec!["unshare", "-t", tar],
                         };
                         let run = std::panic::catch_unwind(|| {
@@ -149,6 +151,10 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
         std::mem::forget(work);
         done.into_inner().unwrap()
     })
+}
+
+fn definition() -> String {
+    format!("{}/testbeds/{IMAGE}.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn run_of(source: &str, server: Server) -> &'static Run {
@@ -180,7 +186,11 @@ fn assert_suite(source: &str) {
     }
     // The srukit run went through srukit's server, not a fallback.
     let info: serde_json::Value = serde_json::from_str(&srukit.file("testinfo.json")).unwrap();
-    assert_eq!(info["virt_server"], format!("autopkgtest-virt-srukit {IMAGE}"), "{source}: testinfo.json");
+    assert_eq!(
+        info["virt_server"],
+        format!("autopkgtest-virt-srukit {}", definition()),
+        "{source}: testinfo.json"
+    );
 }
 
 #[test]
