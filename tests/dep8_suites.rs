@@ -15,6 +15,9 @@ use dep8_common::Run;
 /// The image both servers start from: the build image already has build-essential, debhelper
 /// and python3, so the C library's and the Perl module's test deps install in seconds.
 const IMAGE: &str = "bookworm-dep8";
+/// Where every source is pinned from (its exact version below; the point-release suite, as
+/// the security pool answers 404 for many files here).
+const SUITE: &str = "bookworm";
 /// autopkgtest runs at once; the machine has 2 cores and every run installs packages.
 const PARALLEL: usize = 3;
 
@@ -112,7 +115,7 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
         // By path: autopkgtest starts the server in the test's cwd, not in the checkout.
         let def = definition();
         let dscs: Vec<PathBuf> =
-            SUITES.iter().map(|s| dep8_common::pinned_dsc(s.source, s.version)).collect();
+            SUITES.iter().map(|s| dep8_common::pinned_dsc(s.source, SUITE, s.version)).collect();
         let mut jobs: Vec<(usize, Server)> = Vec::new();
         for i in 0..SUITES.len() {
             jobs.push((i, Server::Srukit));
@@ -218,7 +221,7 @@ fn needs_root_and_allow_stderr_pam() {
     let suite = SUITES.iter().find(|s| s.source == "pam").unwrap();
     assert_suite(suite.source);
     let tmp = tempfile::tempdir().unwrap();
-    let src = dep8_common::unpack(&dep8_common::pinned_dsc(suite.source, suite.version), tmp.path());
+    let src = dep8_common::unpack(&dep8_common::pinned_dsc(suite.source, SUITE, suite.version), tmp.path());
     let control = dep8_common::tests_control(&src);
     for (test, _) in suite.expect {
         assert!(dep8_common::restrictions_of(&control, test).contains(&"needs-root".to_string()), "{test}");
@@ -238,7 +241,7 @@ fn skippable_perl_module() {
     // The stanzas autopkgtest ran are skippable ones (autodep8's, as autopkgtest generates them
     // for a source without its own debian/tests/control).
     let tmp = tempfile::tempdir().unwrap();
-    let src = dep8_common::unpack(&dep8_common::pinned_dsc(suite.source, suite.version), tmp.path());
+    let src = dep8_common::unpack(&dep8_common::pinned_dsc(suite.source, SUITE, suite.version), tmp.path());
     let control = dep8_common::tests_control(&src);
     for (test, _) in suite.expect {
         let r = dep8_common::restrictions_of(&control, test);

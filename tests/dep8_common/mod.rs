@@ -18,11 +18,15 @@ pub fn cache_dir() -> PathBuf {
     base.join("srukit")
 }
 
-/// The .dsc of source `name` at exactly `version`, downloaded the first time with
-/// `apt-get source --download-only NAME=VERSION` into `sources/NAME=VERSION/` (the layout the
-/// other real-package tests use). The download goes to a temp dir renamed into place, so a
-/// failed or concurrent download never leaves a half-filled cache entry behind.
-pub fn pinned_dsc(name: &str, version: &str) -> PathBuf {
+/// The .dsc of source `name` at exactly `version` from `suite`, downloaded the first time with
+/// `apt-get source --download-only NAME/SUITE` into `sources/NAME=VERSION/` (the layout the
+/// other real-package tests use). Not `NAME=VERSION`: where a binary package shares the
+/// source's name, apt looks that version up among the binary's versions (brotli=1.0.9-2 finds
+/// the binary's 1.0.9-2+deb12u1 and fails). The .dsc's Version must be the pinned one: a
+/// point release that moved the suite fails here, by name, not later in a test. The download
+/// goes to a temp dir renamed into place, so a failed or concurrent download never leaves a
+/// half-filled cache entry behind.
+pub fn pinned_dsc(name: &str, suite: &str, version: &str) -> PathBuf {
     let sources = cache_dir().join("sources");
     let dir = sources.join(format!("{name}={version}"));
     if let Some(dsc) = find_dsc(&dir) {
@@ -32,15 +36,19 @@ pub fn pinned_dsc(name: &str, version: &str) -> PathBuf {
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}-")).tempdir_in(&sources).unwrap();
     let out = Command::new("apt-get")
         .args(["source", "--download-only", "-q"])
-        .arg(format!("{name}={version}"))
+        .arg(format!("{name}/{suite}"))
         .current_dir(tmp.path())
         .output()
         .expect("apt-get runs");
     assert!(
         out.status.success(),
-        "apt-get source --download-only {name}={version} (needs deb-src for bookworm: scripts/setup.sh): {}",
+        "apt-get source --download-only {name}/{suite} (needs deb-src for {suite}: scripts/setup.sh): {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let dsc = find_dsc(tmp.path()).unwrap_or_else(|| panic!("no .dsc for {name}/{suite}"));
+    let text = std::fs::read_to_string(&dsc).unwrap();
+    let got = text.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap_or_default().trim();
+    assert_eq!(got, version, "{name}/{suite} is no longer the pinned version ({})", dsc.display());
     // Another test binary may have won the race: keep its copy.
     if std::fs::rename(tmp.path(), &dir).is_ok() {
         std::mem::forget(tmp);
