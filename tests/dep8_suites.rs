@@ -108,8 +108,11 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
         let started = std::time::Instant::now();
         let tarball = dep8_common::image_tarball(IMAGE);
         let bin = dep8_common::virt_bin_dir();
-        let work =
-            tempfile::Builder::new().prefix("dep8-suites-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        // One fixed dir, emptied each time: the last run's outputs stay to read after a
+        // failure, and runs do not pile up.
+        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dep8-suites");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
         // Downloads first, one at a time: apt-get source runs are cheap and keep apt's lists
         // lock out of the parallel part.
         // By path: autopkgtest starts the server in the test's cwd, not in the checkout.
@@ -126,9 +129,13 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
         std::thread::scope(|s| {
             for _ in 0..PARALLEL {
                 s.spawn(|| {
-                    while let Some((i, server)) = queue.lock().unwrap().pop() {
+                    loop {
+                        // Its own statement: a guard in the `while let` head would be held
+                        // for the whole body and run the jobs one at a time.
+                        let job = queue.lock().unwrap().pop();
+                        let Some((i, server)) = job else { break };
                         let suite = &SUITES[i];
-                        let out = work.path().join(format!("{}-{server:?}", suite.source));
+                        let out = work.join(format!("{}-{server:?}", suite.source));
                         let tar = tarball.to_str().unwrap();
                         let args: Vec<&str> = match server {
                             Server::Srukit => vec!["srukit", &def],
@@ -150,8 +157,6 @@ fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
             }
         });
         eprintln!("all {} autopkgtest runs: {:.1} s", SUITES.len() * 2, started.elapsed().as_secs_f64());
-        // The output dirs stay for a failing assertion to point at.
-        std::mem::forget(work);
         done.into_inner().unwrap()
     })
 }
