@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash bench/patch-engine
 bash bench/testbed
 bash bench/build
+bash bench/autopkgtest/run
