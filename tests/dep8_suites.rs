@@ -99,11 +99,14 @@ enum Server {
     Unshare,
 }
 
+/// Each (source, server) run, or why it did not run.
+type Runs = HashMap<(&'static str, Server), Result<Run, String>>;
+
 /// Every (suite, server) run, made once for all the tests in this file, PARALLEL at a time.
 /// A run that could not start is kept as its message, so one broken run fails its own test
 /// and the others still report.
-fn runs() -> &'static HashMap<(&'static str, Server), Result<Run, String>> {
-    static RUNS: OnceLock<HashMap<(&'static str, Server), Result<Run, String>>> = OnceLock::new();
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
     RUNS.get_or_init(|| {
         let started = std::time::Instant::now();
         let tarball = dep8_common::image_tarball(IMAGE);
