@@ -115,6 +115,7 @@ mod tests {
             ),
             row(crate::build::BuildError::NotATree { path: p(), what: s("no debian/") }, Exit::BadInput),
             row(crate::testbed::TestbedError::UnknownImage(s("deadbeef")), Exit::BadInput),
+            row(crate::testbed::virt_server::VirtError::NotOpen("close"), Exit::BadInput),
             row(
                 crate::verify::plan::PlanError::Invalid { path: p(), line: 4, column: None, message: s("?") },
                 Exit::BadInput,

@@ -59,7 +59,7 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// An upstream commit as a DEP-3 patch for an older release (3-way pick, in memory).
     Backport(backport::BackportArgs),
-    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec.
+    /// Testbed images and throwaway containers: build, list, rm, gc, shell, exec, virt-server.
     #[command(subcommand)]
     Testbed(testbed::Command),
     /// The source upload (.dsc, source-only .changes) and binaries built in a clean testbed.

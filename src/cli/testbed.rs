@@ -229,6 +229,13 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
             ))
         }
         Command::VirtServer { definition, backend, boot, host_network } => {
+            if ctx.json {
+                // stdout carries the protocol alone: a JSON document there would corrupt it.
+                return Err(crate::UsageError(
+                    "virt-server has no --json: its stdout is autopkgtest's protocol (diagnostics go to stderr)".into(),
+                )
+                .into());
+            }
             let backend = match (backend, boot) {
                 (BackendArg::Unshare, true) => {
                     return Err(crate::UsageError("--boot needs --backend nspawn".into()).into());

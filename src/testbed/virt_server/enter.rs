@@ -173,6 +173,11 @@ pub fn relayed(status: i32) -> i32 {
     if status == 254 || status == OWN_FAILURE { 253 } else { status }
 }
 
+/// How long a process found holding our output gets to let go of it: a daemon the command
+/// started with `cmd >/dev/null 2>&1 &` as its last line holds the pipe from its fork until
+/// its shell applies the redirections, which may come just after the command exited.
+const LET_GO: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Kills what the command left running in the testbed that still holds our stdout or
 /// stderr pipe: otherwise the caller, reading to EOF, waits forever. 5.28's lxc and podman
 /// servers do the same after every command. Only pipes and sockets: a terminal or
@@ -186,10 +191,25 @@ fn kill_holders(pid_ns: u64, ours: &[Option<std::path::PathBuf>; 2]) {
     if ours.is_empty() {
         return;
     }
-    for p in procfs::pids_in_ns(pid_ns) {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else { continue };
-        let holds = fds.flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|l| ours.contains(&&l)));
-        if holds {
+    let holders = || -> Vec<(u32, Option<u64>)> {
+        procfs::pids_in_ns(pid_ns)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_dir(format!("/proc/{p}/fd")).is_ok_and(|fds| {
+                    fds.flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|l| ours.contains(&&l)))
+                })
+            })
+            .map(|p| (p, procfs::start_time(p)))
+            .collect()
+    };
+    let first = holders();
+    if first.is_empty() {
+        return;
+    }
+    std::thread::sleep(LET_GO);
+    for (p, start) in holders() {
+        // Still holding it, and the same process as before the wait.
+        if first.contains(&(p, start)) {
             let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
         }
     }

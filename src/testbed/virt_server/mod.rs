@@ -427,3 +427,39 @@ pub fn reraise(sig: i32) -> ! {
     }
     std::process::exit(128 + sig)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_container_only_where_pid_1_is_a_service_manager() {
+        let base = ["revert", "revert-full-system", "root-on-testbed"];
+        assert_eq!(capabilities(Backend::Unshare), base);
+        assert_eq!(capabilities(Backend::Nspawn { boot: false }), base);
+        assert_eq!(
+            capabilities(Backend::Nspawn { boot: true }),
+            ["revert", "revert-full-system", "root-on-testbed", "isolation-container"]
+        );
+    }
+
+    #[test]
+    fn the_caller_s_mistakes_are_bad_input_and_the_testbed_s_failures_could_not_run() {
+        let bad = [
+            VirtError::Protocol(ProtocolError::Unknown("x".into())),
+            VirtError::NotOpen("close"),
+            VirtError::AlreadyOpen,
+            VirtError::NotAdvertised("reboot"),
+        ];
+        for e in bad {
+            assert_eq!(e.exit(), Exit::BadInput, "{e}");
+        }
+        let failed = [
+            VirtError::Eof,
+            VirtError::Testbed { what: "open the testbed", source: other("no slirp4netns".into()) },
+        ];
+        for e in failed {
+            assert_eq!(e.exit(), Exit::CouldNotRun, "{e}");
+        }
+    }
+}
