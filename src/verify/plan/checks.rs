@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 use toml::Spanned;
 
-use super::raw::{CommandSpec, FileSpec, IscsiChecks, LogSpec, PackageSpec, RawCheck, RawPlan, ServiceSpec};
+use super::raw::{
+    CommandSpec, Dep8Spec, FileSpec, IscsiChecks, LogSpec, PackageSpec, RawCheck, RawPlan, ServiceSpec,
+};
 use super::{Loc, PlanError, duration};
 use crate::verify::families::matchers::{self, Matchers};
 use crate::verify::result::IscsiCheck;
@@ -36,6 +38,23 @@ pub enum CheckSpec {
     Log(LogSpec),
     Service(ServiceSpec),
     Iscsi(IscsiCheck),
+}
+
+/// A dep8 check: the package's own autopkgtests, run on the host once per side (never
+/// observed in a (side, phase) run, so apart from [`Check`]); its outcomes are fixed
+/// (`pass | fail | skip | neutral` per test) and it takes no expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dep8Check {
+    pub id: String,
+    pub spec: Dep8Spec,
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// One parsed `[[check]]`: observed in the runs, or the dep8 gate.
+enum Parsed {
+    Check(Check, u64),
+    Dep8(Dep8Check),
 }
 
 impl CheckSpec {
@@ -160,8 +179,8 @@ fn iscsi_kinds(c: &IscsiChecks) -> Vec<IscsiCheck> {
 }
 
 /// Every check of the plan: the legacy `[checks]` first, then `[[check]]` in file order.
-/// Returns them with the data-at-risk write size (0: no such check).
-pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64), PlanError> {
+/// Returns them with the data-at-risk write size (0: no such check) and the dep8 checks.
+pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64, Vec<Dep8Check>), PlanError> {
     let mut out = Vec::new();
     let mut mib = 0;
     if let Some(legacy) = &raw.checks {
@@ -183,24 +202,33 @@ pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64), PlanError> 
         }));
     }
     let mut seen: BTreeSet<String> = out.iter().map(|c| c.id.clone()).collect();
+    let mut dep8 = Vec::new();
     for rc in &raw.check {
-        let (check, m) = check(loc, rc)?;
-        if !seen.insert(check.id.clone()) {
-            return Err(loc.at(rc.id.span().start, format!("check `{}` is declared twice", check.id)));
+        if !seen.insert(rc.id.get_ref().clone()) {
+            return Err(loc.at(rc.id.span().start, format!("check `{}` is declared twice", rc.id.get_ref())));
         }
-        mib = mib.max(m);
-        out.push(check);
+        match check(loc, rc)? {
+            Parsed::Check(check, m) => {
+                mib = mib.max(m);
+                out.push(check);
+            }
+            Parsed::Dep8(d) => dep8.push(d),
+        }
     }
     if out.is_empty() {
         return Err(loc.at_line(
             1,
-            "the plan declares no check ([[check]]): a plan that checks nothing proves nothing",
+            if dep8.is_empty() {
+                "the plan declares no check ([[check]]): a plan that checks nothing proves nothing"
+            } else {
+                "the plan declares no check ([[check]]) besides its dep8 gate: the gate finds regressions, only a check of the bug verifies the fix"
+            },
         ));
     }
-    Ok((out, mib))
+    Ok((out, mib, dep8))
 }
 
-fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
+fn check(loc: &Loc, rc: &RawCheck) -> Result<Parsed, PlanError> {
     let id = rc.id.get_ref();
     let at = rc.id.span().start;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -219,6 +247,7 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
     note("log", rc.log.as_ref().map(Spanned::span));
     note("service", rc.service.as_ref().map(Spanned::span));
     note("iscsi", rc.iscsi.as_ref().map(Spanned::span));
+    note("dep8", rc.dep8.as_ref().map(Spanned::span));
     families.sort_by_key(|f| f.1);
     let (family, family_at) = match families.as_slice() {
         [one] => *one,
@@ -226,7 +255,7 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
             return Err(loc.at(
                 at,
                 format!(
-                    "check `{id}` names no family: give one of command, file, package, port, log, service, iscsi"
+                    "check `{id}` names no family: give one of command, file, package, port, log, service, iscsi, dep8"
                 ),
             ));
         }
@@ -266,6 +295,19 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
         ),
         "log" => CheckSpec::Log(rc.log.as_ref().expect("noted").get_ref().clone()),
         "service" => CheckSpec::Service(rc.service.as_ref().expect("noted").get_ref().clone()),
+        "dep8" => {
+            let d = rc.dep8.as_ref().expect("noted").get_ref().clone();
+            dep8(loc, id, family_at, &d)?;
+            if let Some((name, _)) = rc.outcomes.iter().next() {
+                return Err(loc.at(
+                    name.span().start,
+                    format!(
+                        "check `{id}`: a dep8 check's outcomes are fixed (pass, fail, skip, neutral per test); it takes no `outcomes`"
+                    ),
+                ));
+            }
+            return Ok(Parsed::Dep8(Dep8Check { id: id.clone(), spec: d, line: loc.line(at) }));
+        }
         _ => {
             let i = rc.iscsi.as_ref().expect("noted").get_ref();
             let kinds = iscsi_kinds(i);
@@ -294,7 +336,10 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
                 ),
             ));
         }
-        return Ok((Check { id: id.clone(), spec, outcomes: Vec::new(), line: loc.line(at) }, mib));
+        return Ok(Parsed::Check(
+            Check { id: id.clone(), spec, outcomes: Vec::new(), line: loc.line(at) },
+            mib,
+        ));
     }
     if rc.outcomes.is_empty() {
         return Err(loc.at(
@@ -350,7 +395,40 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
             }
         }
     }
-    Ok((Check { id: id.clone(), spec, outcomes, line: loc.line(at) }, mib))
+    Ok(Parsed::Check(Check { id: id.clone(), spec, outcomes, line: loc.line(at) }, mib))
+}
+
+/// A dep8 check's own keys: test names as DEP-8 allows them, `src:NAME` rdepends, a duration.
+fn dep8(loc: &Loc, id: &str, at: usize, d: &Dep8Spec) -> Result<(), PlanError> {
+    let bad = |why: String| loc.at(at, format!("check `{id}`: dep8 {why}"));
+    let mut seen = BTreeSet::new();
+    for t in &d.tests {
+        // DEP-8: a test name is [A-Za-z0-9+.-]+ (autopkgtest adds `/` and `_` for Test-Command
+        // names it makes up, `command1`, which never need quoting).
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-_/".contains(&b)) {
+            return Err(bad(format!("test name `{t}`: use letters, digits, `+`, `.`, `-`")));
+        }
+        if !seen.insert(t) {
+            return Err(bad(format!("test `{t}` is named twice")));
+        }
+    }
+    for r in &d.rdepends {
+        let name = r
+            .strip_prefix("src:")
+            .ok_or_else(|| bad(format!("rdepends `{r}`: name a source package as `src:NAME`")))?;
+        let ok = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !ok {
+            return Err(bad(format!(
+                "rdepends `{r}`: `{name}` is not a source package name (Debian Policy 5.6.1)"
+            )));
+        }
+    }
+    if let Some(t) = &d.timeout {
+        duration(t).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
