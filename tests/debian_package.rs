@@ -66,6 +66,16 @@ fn srukit_builds_its_own_package_and_it_installs_in_a_fresh_testbed() {
     assert!(log.contains("Unpacking cargo-web"), "cargo-web installed by apt in the testbed");
     assert!(log.contains("--offline --locked"), "the cargo build is offline");
 
+    // The virt server: a symlink to srukit and its man page.
+    let contents = Command::new("dpkg-deb").arg("-c").arg(out.join(&deb_name)).output().unwrap();
+    assert!(contents.status.success());
+    let listing = text(&contents.stdout);
+    assert!(
+        listing.lines().any(|l| l.ends_with(" ./usr/bin/autopkgtest-virt-srukit -> srukit")),
+        "{listing}"
+    );
+    assert!(listing.contains(" ./usr/share/man/man1/autopkgtest-virt-srukit.1.gz\n"), "{listing}");
+
     // The source package: the vendored crates in, the checkout's build outputs and git out.
     let list = Command::new("tar").arg("-tJf").arg(out.join(format!("srukit_{v}.tar.xz"))).output().unwrap();
     assert!(list.status.success());
@@ -115,6 +125,12 @@ fn srukit_builds_its_own_package_and_it_installs_in_a_fresh_testbed() {
         "man srukit:\n{page}"
     );
     assert!(run(&mut tb, "man -w srukit-run").contains("/usr/share/man/man1/srukit-run.1.gz"));
+    // autopkgtest's virt server: srukit under that name, with its own page.
+    assert_eq!(run(&mut tb, "readlink /usr/bin/autopkgtest-virt-srukit").trim(), "srukit");
+    let page = run(&mut tb, "MANWIDTH=200 man autopkgtest-virt-srukit | cat");
+    assert!(page.contains("autopkgtest virtualisation server using srukit testbeds"), "{page}");
+    let help = run(&mut tb, "autopkgtest-virt-srukit --help");
+    assert!(help.contains("Usage: srukit testbed virt-server"), "{help}");
     let completion =
         run(&mut tb, "bash -c '. /usr/share/bash-completion/completions/srukit && complete -p srukit'");
     assert!(completion.contains("srukit"), "{completion}");
