@@ -263,6 +263,7 @@ fn gate(
                     image,
                     definition,
                     out,
+                    boot: plan.needs(Need::Init),
                 };
                 let h = s.spawn(move || {
                     plan.dep8.iter().flat_map(|c| crate::verify::families::dep8::run(c, &input)).collect()

@@ -30,12 +30,34 @@ pub struct SideInput<'a> {
     pub definition: &'a str,
     /// `verify --out`: the runs' output lands under `OUT/dep8/`.
     pub out: &'a Path,
+    /// The plan needs init: the testbeds boot systemd (nspawn), as the plan's runs do.
+    pub boot: bool,
 }
 
-/// The virt server autopkgtest runs the tests in: the plan's testbed image. One place, so
-/// the server is one line to change.
-fn virt_server(image: &Image, _definition: &str) -> Vec<String> {
-    vec!["unshare".into(), "-t".into(), image.tarball.display().to_string()]
+/// The virt server autopkgtest runs the tests in: srukit's own (`autopkgtest-virt-srukit`,
+/// this very binary under that name, through a symlink in `OUT/dep8/.virt/`: autopkgtest
+/// runs a server name holding `/` as is) on the plan's testbed definition, booted under
+/// nspawn when the plan needs init. One place, so the server is one line to change.
+fn virt_server(input: &SideInput<'_>) -> Result<Vec<String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("srukit's own path: {e}"))?;
+    let dir = input.out.join("dep8/.virt");
+    let link = dir.join("autopkgtest-virt-srukit");
+    crate::fsx::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // Both sides make the link at once: whichever loses the race finds it made.
+    if std::fs::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
+        crate::fsx::remove_file_if_exists(&link).map_err(|e| e.to_string())?;
+        if let Err(e) = crate::fsx::symlink(&exe, &link)
+            && std::fs::read_link(&link).ok().as_deref() != Some(exe.as_path())
+        {
+            return Err(e.to_string());
+        }
+    }
+    let mut argv = vec![link.display().to_string()];
+    if input.boot {
+        argv.extend(["--backend".into(), "nspawn".into(), "--boot".into()]);
+    }
+    argv.push(input.definition.to_string());
+    Ok(argv)
 }
 
 /// Every autopkgtest run one dep8 check asks for on one side: the package's own tests, then
@@ -119,7 +141,14 @@ fn one(
     if let Some(t) = check.spec.timeout.as_deref().and_then(|t| crate::verify::plan::duration(t).ok()) {
         cmd = cmd.arg(format!("--timeout-test={}", t.as_secs().max(1)));
     }
-    cmd = cmd.arg("--").args(virt_server(input.image, input.definition)).output_to_file(&log);
+    let server = match virt_server(input) {
+        Ok(argv) => argv,
+        Err(e) => {
+            run.error = Some(format!("the virt server: {e}"));
+            return run;
+        }
+    };
+    cmd = cmd.arg("--").args(server).output_to_file(&log);
     run.command = cmd.display();
     let status = cmd.output_unchecked();
     run.seconds = started.elapsed().as_secs_f64();
