@@ -445,4 +445,71 @@ mod tests {
             assert!(Listen::parse(bad).is_err(), "{bad}");
         }
     }
+
+    const DEP8: &str = r#"
+name = "t"
+testbed = "bookworm-lanes"
+install = ["x"]
+[[phase]]
+name = "default"
+[[check]]
+id = "bug"
+command = { run = ["x"] }
+outcomes.ok = { exit = 0 }
+[[check]]
+id = "autopkgtests"
+dep8 = { tests = ["smoke"], rdepends = ["src:yy"], timeout = "20m" }
+[expect."*"."*"]
+bug = "ok"
+"#;
+
+    fn parse(text: &str) -> Result<crate::verify::plan::Plan, PlanError> {
+        crate::verify::plan::Plan::parse(text, std::path::Path::new("plan.toml"))
+    }
+
+    #[test]
+    fn a_dep8_check_is_a_gate_apart_from_the_observed_checks() {
+        let p = parse(DEP8).unwrap();
+        assert_eq!(p.check_ids(), ["bug"]);
+        assert_eq!(p.dep8.len(), 1);
+        assert_eq!((p.dep8[0].id.as_str(), p.dep8[0].line), ("autopkgtests", 12));
+        assert_eq!(p.dep8[0].spec.tests, ["smoke"]);
+        assert_eq!(p.dep8[0].spec.rdepends, ["src:yy"]);
+        // Every key is optional.
+        let bare = DEP8.replace(r#"{ tests = ["smoke"], rdepends = ["src:yy"], timeout = "20m" }"#, "{}");
+        assert!(parse(&bare).unwrap().dep8[0].spec.tests.is_empty());
+    }
+
+    #[test]
+    fn dep8_refusals_name_file_and_line() {
+        let cases: &[(&str, &str, usize, &str)] = &[
+            // Its outcomes are fixed: no `outcomes`, no expectation row.
+            (
+                "timeout = \"20m\" }\n",
+                "timeout = \"20m\" }\noutcomes.pass = { exit = 0 }\n",
+                14,
+                "outcomes are fixed",
+            ),
+            ("bug = \"ok\"", "bug = \"ok\"\nautopkgtests = \"pass\"", 16, "is a dep8 gate"),
+            ("src:yy", "yy", 13, "name a source package as `src:NAME`"),
+            ("src:yy", "src:Y_", 13, "not a source package name"),
+            ("\"smoke\"]", "\"smoke\", \"smoke\"]", 13, "test `smoke` is named twice"),
+            ("\"smoke\"]", "\"a b\"]", 13, "test name `a b`"),
+            ("\"20m\"", "\"soon\"", 13, "duration `soon`"),
+            ("rdepends", "rdepend", 13, "unknown field `rdepend`"),
+            ("dep8 = {", "command = { run = [\"y\"] }\ndep8 = {", 14, "names two families"),
+        ];
+        for (from, to, line, needle) in cases {
+            let text = DEP8.replacen(from, to, 1);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("plan.toml:{line}:")), "{from} -> {to}: {err}");
+            assert!(err.contains(needle), "{from} -> {to}: {err}");
+        }
+        // A gate alone verifies nothing.
+        let alone = DEP8
+            .replace("[[check]]\nid = \"bug\"\ncommand = { run = [\"x\"] }\noutcomes.ok = { exit = 0 }\n", "")
+            .replace("bug = \"ok\"", "");
+        let err = parse(&alone).unwrap_err().to_string();
+        assert!(err.contains("besides its dep8 gate"), "{err}");
+    }
 }
