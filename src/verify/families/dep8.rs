@@ -183,7 +183,10 @@ fn judge(
     };
     // The summary first: even a failed run's says what it got to.
     if let Ok(text) = read("summary") {
-        run.tests = summary(&text)?;
+        run.tests = summary(&text).map_err(|e| match asked {
+            [] => e,
+            _ => format!("{e} (asked for {})", asked.join(", ")),
+        })?;
     }
     output::exit_code(run.exit_code)?;
     let code = run.exit_code.unwrap_or_default();
