@@ -5,8 +5,9 @@
 //! run by the real autopkgtest on srukit's virt server: `verification-done`, the gate
 //! passing on both sides. The hostile case: a local rebuild of the fix whose patch breaks
 //! its one test (it now calls pkg-config without depending on it) passes every check of the
-//! bug yet is `verification-failed`, "regression in test". A test the source does not have
-//! is an error (exit 3), never a pass. Root, the mirror and slirp4netns needed.
+//! bug yet is `verification-failed`, "regression in test". A test the source does not have,
+//! and a reverse dependency whose source does not download, are errors (exit 3), never a
+//! pass. Root, the mirror and slirp4netns needed.
 
 mod patches_common;
 mod verify_common;
@@ -194,7 +195,10 @@ fn a_test_the_source_lacks_is_an_error() {
     std::fs::create_dir_all(&dir).unwrap();
     let plan = std::fs::read_to_string(root().join(PLAN))
         .unwrap()
-        .replace(r#"dep8 = { timeout = "10m" }"#, r#"dep8 = { tests = ["no-such-test"] }"#)
+        .replace(
+            r#"dep8 = { timeout = "10m" }"#,
+            r#"dep8 = { tests = ["no-such-test"], rdepends = ["src:nut"] }"#,
+        )
         .replace(
             r#"testbed = "bookworm-build""#,
             &format!("testbed = \"{}\"", root().join("testbeds/bookworm-build.toml").display()),
@@ -212,12 +216,23 @@ fn a_test_the_source_lacks_is_an_error() {
     let doc = json_of(&o);
     assert_eq!(o.status.code(), Some(3), "{doc:#}");
     assert_eq!(doc["verdict"], "error", "{doc:#}");
-    let run = &dep8(&doc, "after")[0];
-    let error = run["error"].as_str().unwrap_or_else(|| panic!("{run:#}"));
+    let runs = dep8(&doc, "after");
+    assert_eq!(runs.len(), 2, "{doc:#}");
+    let error = runs[0]["error"].as_str().unwrap_or_else(|| panic!("{:#}", runs[0]));
     assert!(doc["reason"].as_str().unwrap().contains(error), "{doc:#}");
     assert!(
-        error.contains("no-such-test") || error.contains("exit 8") || error.contains("ran no test"),
+        error.contains("autopkgtest ran no test") && error.contains("(asked for no-such-test)"),
         "{error}"
     );
+    // A reverse dependency whose source the mirror no longer serves (nut 2.8.0-7 answers 404
+    // here, as many pool files do): an error naming the URLs, never a skipped gate.
+    assert_eq!(runs[1]["rdepend"], "src:nut", "{doc:#}");
+    let error = runs[1]["error"].as_str().unwrap_or_else(|| panic!("{:#}", runs[1]));
+    assert!(
+        error.starts_with("no source for the tests: `apt-get source nut=2.8.0-7` from bookworm"),
+        "{error}"
+    );
+    assert!(error.contains("pool/main/n/nut/nut_2.8.0-7.debian.tar.xz  404  Not Found"), "{error}");
+    assert!(doc["reason"].as_str().unwrap().contains("src:nut"), "{doc:#}");
     assert_valid_result(&out);
 }

@@ -20,7 +20,7 @@ const ANY: &str = "*";
 pub fn no_dep8_rows(loc: &Loc, raw: &RawPlan, dep8: &[Dep8Check]) -> Result<(), PlanError> {
     for phases in raw.expect.values() {
         for values in phases.values() {
-            for (check_key, _) in values {
+            for check_key in values.keys() {
                 if let Some(d) = dep8.iter().find(|d| &d.id == check_key.get_ref()) {
                     return Err(loc.at(
                         check_key.span().start,
