@@ -236,3 +236,20 @@ fn a_test_the_source_lacks_is_an_error() {
     assert!(doc["reason"].as_str().unwrap().contains("src:nut"), "{doc:#}");
     assert_valid_result(&out);
 }
+
+/// The README's dep8 example loads in the lane's plan as written: the documentation is a plan.
+#[test]
+fn the_readme_dep8_example_loads() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let at = &readme[readme.find("**The dep8 gate.**").unwrap()..];
+    let block = &at[at.find("```toml\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let plan = std::fs::read_to_string(root().join(PLAN)).unwrap();
+    let text = plan.replace("[[check]]\nid = \"autopkgtests\"\ndep8 = { timeout = \"10m\" }\n", block);
+    assert_ne!(text, plan, "the lane's dep8 check is where the test expects it");
+    let p = srukit::verify::plan::Plan::parse(&text, &root().join("testbeds/plans/readme-dep8.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.dep8.len(), 1);
+    assert_eq!(p.dep8[0].spec.tests, ["test"]);
+    assert_eq!(p.dep8[0].spec.rdepends, ["src:nut"]);
+}
