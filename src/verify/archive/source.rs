@@ -114,8 +114,12 @@ impl Archive {
                 apt_errors(&text)
             )));
         }
-        crate::fsx::remove_dir_all(&dir)?;
-        crate::fsx::rename(&tmp, &dir)?;
+        // Renamed whole, so the dir is complete or absent; another srukit that got there
+        // first (the dir exists: the rename fails) made the same download, which may be in
+        // use by its autopkgtest: keep it.
+        if crate::fsx::rename(&tmp, &dir).is_err() {
+            crate::fsx::remove_dir_all(&tmp)?;
+        }
         dsc_in(&dir, name, &version)?.ok_or_else(|| {
             SourceError(format!("`apt-get source {name}={version}` left no .dsc in {}", dir.display()))
         })

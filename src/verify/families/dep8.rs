@@ -44,10 +44,10 @@ fn virt_server(input: &SideInput<'_>) -> Result<Vec<String>, String> {
     let link = dir.join("autopkgtest-virt-srukit");
     crate::fsx::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // Both sides make the link at once: whichever loses the race finds it made.
-    if std::fs::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
+    if crate::fsx::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
         crate::fsx::remove_file_if_exists(&link).map_err(|e| e.to_string())?;
         if let Err(e) = crate::fsx::symlink(&exe, &link)
-            && std::fs::read_link(&link).ok().as_deref() != Some(exe.as_path())
+            && crate::fsx::read_link(&link).ok().as_deref() != Some(exe.as_path())
         {
             return Err(e.to_string());
         }

@@ -180,4 +180,27 @@ mod tests {
         assert_eq!(g.regressions.len(), 1, "{g:?}");
         assert!(g.regressions[0].contains("src:y 9 (reverse dependency)"), "{g:?}");
     }
+
+    #[test]
+    fn the_gate_joins_the_runs_verdict() {
+        use crate::verify::result::Verdict::*;
+        use crate::verify::verdict::with_gate;
+        let regression = Gate { regressions: vec!["regression in t (x 2)".into()], ..Default::default() };
+        let error = Gate { errors: vec!["after autopkgtests of x 2: exit 16".into()], ..Default::default() };
+        let clean = Gate { passed: 3, ..Default::default() };
+        let done = || (VerificationDone, "every expectation held".to_string());
+        assert_eq!(with_gate(done(), &regression), (VerificationFailed, "regression in t (x 2)".into()));
+        assert_eq!(with_gate(done(), &error).0, Error);
+        assert_eq!(
+            with_gate(done(), &clean),
+            (VerificationDone, "every expectation held; the autopkgtest gate held (3 passed)".into())
+        );
+        // No gate at all: the runs' verdict as it was.
+        assert_eq!(with_gate(done(), &Gate::default()), done());
+        // An error stays an error; a regression fails even a run that did not reproduce.
+        assert_eq!(with_gate((Error, "e".into()), &regression), (Error, "e".into()));
+        assert_eq!(with_gate((Inconclusive, "i".into()), &regression).0, VerificationFailed);
+        assert_eq!(with_gate((VerificationFailed, "f".into()), &regression).1, "f; regression in t (x 2)");
+        assert_eq!(with_gate((Error, "e".into()), &error).1, "e; after autopkgtests of x 2: exit 16");
+    }
 }
