@@ -149,6 +149,14 @@ pub fn metadata(path: &Path) -> Result<fs::Metadata> {
     ctx("stat", path, fs::metadata(path))
 }
 
+pub fn read_link(path: &Path) -> Result<PathBuf> {
+    ctx("readlink", path, fs::read_link(path))
+}
+
+pub fn symlink(target: &Path, link: &Path) -> Result<()> {
+    ctx("symlink", link, std::os::unix::fs::symlink(target, link))
+}
+
 pub fn symlink_metadata(path: &Path) -> Result<fs::Metadata> {
     ctx("stat", path, fs::symlink_metadata(path))
 }

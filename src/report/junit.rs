@@ -15,6 +15,9 @@ pub fn render(r: &VerifyResult) -> Result<String, ReportError> {
     for run in &r.runs {
         report.add_test_suite(suite(r, run));
     }
+    if let Some(gate) = super::gate::junit(r) {
+        report.add_test_suite(gate);
+    }
     let xml =
         report.to_string().map_err(|e| ReportError::Render { format: "junit", message: e.to_string() })?;
     Ok(drop_root_skipped(xml))

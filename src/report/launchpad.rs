@@ -13,6 +13,7 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
     packages(&mut s, r);
     test_case(&mut s, r);
     results(&mut s, r);
+    super::gate::launchpad(&mut s, r);
     let _ = writeln!(s, "\n{}", evidence::verdict_line(r, series));
     s
 }

@@ -60,6 +60,7 @@ pub fn render(r: &VerifyResult, series: Option<&str>) -> String {
     for phase in r.phases() {
         phase_table(&mut s, r, phase);
     }
+    super::gate::markdown(&mut s, r, cell);
     s
 }
 

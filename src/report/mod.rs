@@ -9,6 +9,7 @@ use crate::fsx::{self, FsError};
 use crate::verify::result::{OLDEST_READABLE, SCHEMA_VERSION, VerifyResult};
 
 mod evidence;
+mod gate;
 pub use evidence::versions_line;
 mod junit;
 mod launchpad;

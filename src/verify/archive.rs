@@ -14,8 +14,10 @@ use crate::process::Cmd;
 use crate::verify::VerifyError;
 use crate::verify::result::Origin;
 
+mod source;
 mod suite;
 
+pub use source::SourceError;
 pub use suite::{Distro, Suite};
 
 /// One suite's private apt on the host.

@@ -172,15 +172,26 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
                 o.archive = image.name.clone();
             }
         }
-        let set =
-            PackageSet { provenance: Some(provenance.unwrap_or_default()), packages: under_test, installed };
+        let set = PackageSet {
+            provenance: Some(provenance.unwrap_or_default()),
+            packages: under_test,
+            installed,
+            dep8: Vec::new(),
+        };
         match side {
             Side::Before => result_sides.before = Some(set),
             Side::After => result_sides.after = Some(set),
         }
     }
     let runs: Vec<Run> = outputs.into_iter().map(|o| o.run).collect();
-    let (mut verdict, mut reason) = crate::verify::verdict::decide(&runs);
+    if !plan.dep8.is_empty() {
+        let step = rep.step(&format!("autopkgtest gate ({} per side)", plan.dep8.len()));
+        gate(plan, &packages, &sides, &image, &testbed, &opts.out, &mut result_sides);
+        step.finish("done");
+    }
+    let g = crate::verify::verdict::gate(&result_sides);
+    let (mut verdict, mut reason) =
+        crate::verify::verdict::with_gate(crate::verify::verdict::decide(&runs), &g);
     // What dpkg installed must make the update too: a version known only inside the
     // testbeds is held to the same rule, and failing it is an error, never a verification.
     if let Some(why) = installed_rule(&result_sides) {
@@ -228,6 +239,65 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
     crate::fsx::remove_dir_all(&raw_logs)?;
     write_result(&opts.out, &result)?;
     Ok(result)
+}
+
+/// Every dep8 check on every side that ran, the sides in parallel (each autopkgtest run has
+/// its own testbed), into each side's `dep8`.
+fn gate(
+    plan: &Plan,
+    packages: &[(Side, Vec<Package>)],
+    sides: &[Side],
+    image: &crate::testbed::Image,
+    definition: &str,
+    out: &Path,
+    result: &mut Sides,
+) {
+    let found: Vec<(Side, Vec<crate::verify::result::Dep8Run>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = packages
+            .iter()
+            .filter(|(side, _)| sides.contains(side))
+            .map(|(side, pkgs)| {
+                let input = crate::verify::families::dep8::SideInput {
+                    side: *side,
+                    packages: pkgs,
+                    image,
+                    definition,
+                    out,
+                    boot: plan.needs(Need::Init),
+                };
+                let h = s.spawn(move || {
+                    plan.dep8.iter().flat_map(|c| crate::verify::families::dep8::run(c, &input)).collect()
+                });
+                (*side, h)
+            })
+            .collect();
+        // A gate that did not finish is an error on its side, never an absent (clean) gate.
+        handles
+            .into_iter()
+            .map(|(side, h)| {
+                let runs = h.join().unwrap_or_else(|_| {
+                    plan.dep8
+                        .iter()
+                        .map(|c| crate::verify::result::Dep8Run {
+                            check: c.id.clone(),
+                            error: Some("the gate's thread panicked".into()),
+                            ..Default::default()
+                        })
+                        .collect()
+                });
+                (side, runs)
+            })
+            .collect()
+    });
+    for (side, runs) in found {
+        let set = match side {
+            Side::Before => result.before.as_mut(),
+            Side::After => result.after.as_mut(),
+        };
+        if let Some(set) = set {
+            set.dep8 = runs;
+        }
+    }
 }
 
 /// The update rule on what is known so far; the changes once every version is.

@@ -19,10 +19,10 @@ mod rules;
 pub mod spans;
 mod vars;
 
-pub use checks::{Check, CheckSpec, Listen, OutcomeDef, iscsi_outcomes};
+pub use checks::{Check, CheckSpec, Dep8Check, Listen, OutcomeDef, iscsi_outcomes};
 pub use raw::{
-    CommandSpec, Daemon, DaemonStep, FileSpec, LogSpec, Lun, Need, PackageSpec, RawPlan, ServiceSpec, Step,
-    Target, WriteFile,
+    CommandSpec, Daemon, DaemonStep, Dep8Spec, FileSpec, LogSpec, Lun, Need, PackageSpec, RawPlan,
+    ServiceSpec, Step, Target, WriteFile,
 };
 use spans::{Spans, line_col};
 
@@ -173,6 +173,9 @@ pub struct Plan {
     #[serde(flatten)]
     pub raw: RawPlanView,
     pub checks: Vec<Check>,
+    /// The dep8 gates (`dep8 = {...}` checks): run once per side on the host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dep8: Vec<Dep8Check>,
     /// (side, phase) -> check id -> expected outcome name; wildcard rows resolved.
     pub expect: BTreeMap<(Side, String), BTreeMap<String, String>>,
 }
@@ -318,8 +321,9 @@ impl Plan {
         }
         vars::check(text, path, &raw, &spans, &content_from)?;
 
-        let (checks, data_at_risk_mib) = checks::checks(&loc, &raw)?;
+        let (checks, data_at_risk_mib, dep8) = checks::checks(&loc, &raw)?;
         rules::objects(&loc, &raw, &checks)?;
+        expect::no_dep8_rows(&loc, &raw, &dep8)?;
         let expect = expect::expectations(&loc, &raw, &spans, &checks)?;
 
         Ok(Plan {
@@ -342,6 +346,7 @@ impl Plan {
             },
             testbed_definition: None,
             checks,
+            dep8,
             expect,
         })
     }

@@ -8,6 +8,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+mod dep8;
+pub use dep8::{Dep8Outcome, Dep8Run, Dep8Source, Dep8Test};
+
 /// The schema version this srukit writes.
 pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema version this srukit reads: version 2 only added fields (`versions`,
@@ -276,6 +279,9 @@ pub struct PackageSet {
     pub packages: Vec<PackageUnderTest>,
     /// `dpkg-query -W` inside the testbed, before any check ran.
     pub installed: Vec<InstalledPackage>,
+    /// The dep8 gate on this side: one autopkgtest run per dep8 check and reverse dependency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dep8: Vec<Dep8Run>,
 }
 
 /// One binary package under test.

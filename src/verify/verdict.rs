@@ -9,6 +9,9 @@
 
 use crate::verify::result::{IscsiCheck, Outcome, Run, Side, Verdict};
 
+mod gate;
+pub use gate::{Gate, gate};
+
 /// Checks of one observation point whose values cannot all be true of one LUN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contradiction {
@@ -176,6 +179,32 @@ pub fn decide(runs: &[Run]) -> (Verdict, String) {
         return (Verdict::Inconclusive, between.join("; "));
     }
     (Verdict::VerificationDone, "every expectation held".into())
+}
+
+/// The runs' verdict joined with the dep8 gate's: an error of either is an error; otherwise a
+/// regression fails the verification as an after failure does; a clean gate leaves the
+/// runs' verdict as it was.
+pub fn with_gate(runs: (Verdict, String), g: &Gate) -> (Verdict, String) {
+    let (verdict, reason) = runs;
+    if !g.errors.is_empty() {
+        let why = g.errors.join("; ");
+        return match verdict {
+            Verdict::Error => (Verdict::Error, format!("{reason}; {why}")),
+            _ => (Verdict::Error, why),
+        };
+    }
+    if !g.regressions.is_empty() && verdict != Verdict::Error {
+        let why = g.regressions.join("; ");
+        return match verdict {
+            Verdict::VerificationFailed => (verdict, format!("{reason}; {why}")),
+            _ => (Verdict::VerificationFailed, why),
+        };
+    }
+    if verdict == Verdict::VerificationDone && !g.is_empty() {
+        let noted = if g.notes.is_empty() { String::new() } else { format!(", {} noted", g.notes.len()) };
+        return (verdict, format!("{reason}; the autopkgtest gate held ({} passed{noted})", g.passed));
+    }
+    (verdict, reason)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::verify::plan::{Check, CheckSpec, Plan};
 use crate::verify::result::{InstalledPackage, Side};
 
 mod command;
+pub mod dep8;
 mod file;
 pub mod iscsi;
 mod log;

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 use toml::Spanned;
 
-use super::raw::{CommandSpec, FileSpec, IscsiChecks, LogSpec, PackageSpec, RawCheck, RawPlan, ServiceSpec};
+use super::raw::{
+    CommandSpec, Dep8Spec, FileSpec, IscsiChecks, LogSpec, PackageSpec, RawCheck, RawPlan, ServiceSpec,
+};
 use super::{Loc, PlanError, duration};
 use crate::verify::families::matchers::{self, Matchers};
 use crate::verify::result::IscsiCheck;
@@ -36,6 +38,23 @@ pub enum CheckSpec {
     Log(LogSpec),
     Service(ServiceSpec),
     Iscsi(IscsiCheck),
+}
+
+/// A dep8 check: the package's own autopkgtests, run on the host once per side (never
+/// observed in a (side, phase) run, so apart from [`Check`]); its outcomes are fixed
+/// (`pass | fail | skip | neutral` per test) and it takes no expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dep8Check {
+    pub id: String,
+    pub spec: Dep8Spec,
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// One parsed `[[check]]`: observed in the runs, or the dep8 gate.
+enum Parsed {
+    Check(Check, u64),
+    Dep8(Dep8Check),
 }
 
 impl CheckSpec {
@@ -160,8 +179,8 @@ fn iscsi_kinds(c: &IscsiChecks) -> Vec<IscsiCheck> {
 }
 
 /// Every check of the plan: the legacy `[checks]` first, then `[[check]]` in file order.
-/// Returns them with the data-at-risk write size (0: no such check).
-pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64), PlanError> {
+/// Returns them with the data-at-risk write size (0: no such check) and the dep8 checks.
+pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64, Vec<Dep8Check>), PlanError> {
     let mut out = Vec::new();
     let mut mib = 0;
     if let Some(legacy) = &raw.checks {
@@ -183,24 +202,33 @@ pub fn checks(loc: &Loc, raw: &RawPlan) -> Result<(Vec<Check>, u64), PlanError> 
         }));
     }
     let mut seen: BTreeSet<String> = out.iter().map(|c| c.id.clone()).collect();
+    let mut dep8 = Vec::new();
     for rc in &raw.check {
-        let (check, m) = check(loc, rc)?;
-        if !seen.insert(check.id.clone()) {
-            return Err(loc.at(rc.id.span().start, format!("check `{}` is declared twice", check.id)));
+        if !seen.insert(rc.id.get_ref().clone()) {
+            return Err(loc.at(rc.id.span().start, format!("check `{}` is declared twice", rc.id.get_ref())));
         }
-        mib = mib.max(m);
-        out.push(check);
+        match check(loc, rc)? {
+            Parsed::Check(check, m) => {
+                mib = mib.max(m);
+                out.push(check);
+            }
+            Parsed::Dep8(d) => dep8.push(d),
+        }
     }
     if out.is_empty() {
         return Err(loc.at_line(
             1,
-            "the plan declares no check ([[check]]): a plan that checks nothing proves nothing",
+            if dep8.is_empty() {
+                "the plan declares no check ([[check]]): a plan that checks nothing proves nothing"
+            } else {
+                "the plan declares no check ([[check]]) besides its dep8 gate: the gate finds regressions, only a check of the bug verifies the fix"
+            },
         ));
     }
-    Ok((out, mib))
+    Ok((out, mib, dep8))
 }
 
-fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
+fn check(loc: &Loc, rc: &RawCheck) -> Result<Parsed, PlanError> {
     let id = rc.id.get_ref();
     let at = rc.id.span().start;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -219,6 +247,7 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
     note("log", rc.log.as_ref().map(Spanned::span));
     note("service", rc.service.as_ref().map(Spanned::span));
     note("iscsi", rc.iscsi.as_ref().map(Spanned::span));
+    note("dep8", rc.dep8.as_ref().map(Spanned::span));
     families.sort_by_key(|f| f.1);
     let (family, family_at) = match families.as_slice() {
         [one] => *one,
@@ -226,7 +255,7 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
             return Err(loc.at(
                 at,
                 format!(
-                    "check `{id}` names no family: give one of command, file, package, port, log, service, iscsi"
+                    "check `{id}` names no family: give one of command, file, package, port, log, service, iscsi, dep8"
                 ),
             ));
         }
@@ -266,6 +295,19 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
         ),
         "log" => CheckSpec::Log(rc.log.as_ref().expect("noted").get_ref().clone()),
         "service" => CheckSpec::Service(rc.service.as_ref().expect("noted").get_ref().clone()),
+        "dep8" => {
+            let d = rc.dep8.as_ref().expect("noted").get_ref().clone();
+            dep8(loc, id, family_at, &d)?;
+            if let Some((name, _)) = rc.outcomes.iter().next() {
+                return Err(loc.at(
+                    name.span().start,
+                    format!(
+                        "check `{id}`: a dep8 check's outcomes are fixed (pass, fail, skip, neutral per test); it takes no `outcomes`"
+                    ),
+                ));
+            }
+            return Ok(Parsed::Dep8(Dep8Check { id: id.clone(), spec: d, line: loc.line(at) }));
+        }
         _ => {
             let i = rc.iscsi.as_ref().expect("noted").get_ref();
             let kinds = iscsi_kinds(i);
@@ -294,7 +336,10 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
                 ),
             ));
         }
-        return Ok((Check { id: id.clone(), spec, outcomes: Vec::new(), line: loc.line(at) }, mib));
+        return Ok(Parsed::Check(
+            Check { id: id.clone(), spec, outcomes: Vec::new(), line: loc.line(at) },
+            mib,
+        ));
     }
     if rc.outcomes.is_empty() {
         return Err(loc.at(
@@ -350,7 +395,40 @@ fn check(loc: &Loc, rc: &RawCheck) -> Result<(Check, u64), PlanError> {
             }
         }
     }
-    Ok((Check { id: id.clone(), spec, outcomes, line: loc.line(at) }, mib))
+    Ok(Parsed::Check(Check { id: id.clone(), spec, outcomes, line: loc.line(at) }, mib))
+}
+
+/// A dep8 check's own keys: test names as DEP-8 allows them, `src:NAME` rdepends, a duration.
+fn dep8(loc: &Loc, id: &str, at: usize, d: &Dep8Spec) -> Result<(), PlanError> {
+    let bad = |why: String| loc.at(at, format!("check `{id}`: dep8 {why}"));
+    let mut seen = BTreeSet::new();
+    for t in &d.tests {
+        // DEP-8: a test name is [A-Za-z0-9+.-]+ (autopkgtest adds `/` and `_` for Test-Command
+        // names it makes up, `command1`, which never need quoting).
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-_/".contains(&b)) {
+            return Err(bad(format!("test name `{t}`: use letters, digits, `+`, `.`, `-`")));
+        }
+        if !seen.insert(t) {
+            return Err(bad(format!("test `{t}` is named twice")));
+        }
+    }
+    for r in &d.rdepends {
+        let name = r
+            .strip_prefix("src:")
+            .ok_or_else(|| bad(format!("rdepends `{r}`: name a source package as `src:NAME`")))?;
+        let ok = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !ok {
+            return Err(bad(format!(
+                "rdepends `{r}`: `{name}` is not a source package name (Debian Policy 5.6.1)"
+            )));
+        }
+    }
+    if let Some(t) = &d.timeout {
+        duration(t).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -366,5 +444,72 @@ mod tests {
         for bad in ["53", "sctp:53", "tcp:0", "tcp:x", "tcp:1.2.3:53"] {
             assert!(Listen::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    const DEP8: &str = r#"
+name = "t"
+testbed = "bookworm-lanes"
+install = ["x"]
+[[phase]]
+name = "default"
+[[check]]
+id = "bug"
+command = { run = ["x"] }
+outcomes.ok = { exit = 0 }
+[[check]]
+id = "autopkgtests"
+dep8 = { tests = ["smoke"], rdepends = ["src:yy"], timeout = "20m" }
+[expect."*"."*"]
+bug = "ok"
+"#;
+
+    fn parse(text: &str) -> Result<crate::verify::plan::Plan, PlanError> {
+        crate::verify::plan::Plan::parse(text, std::path::Path::new("plan.toml"))
+    }
+
+    #[test]
+    fn a_dep8_check_is_a_gate_apart_from_the_observed_checks() {
+        let p = parse(DEP8).unwrap();
+        assert_eq!(p.check_ids(), ["bug"]);
+        assert_eq!(p.dep8.len(), 1);
+        assert_eq!((p.dep8[0].id.as_str(), p.dep8[0].line), ("autopkgtests", 12));
+        assert_eq!(p.dep8[0].spec.tests, ["smoke"]);
+        assert_eq!(p.dep8[0].spec.rdepends, ["src:yy"]);
+        // Every key is optional.
+        let bare = DEP8.replace(r#"{ tests = ["smoke"], rdepends = ["src:yy"], timeout = "20m" }"#, "{}");
+        assert!(parse(&bare).unwrap().dep8[0].spec.tests.is_empty());
+    }
+
+    #[test]
+    fn dep8_refusals_name_file_and_line() {
+        let cases: &[(&str, &str, usize, &str)] = &[
+            // Its outcomes are fixed: no `outcomes`, no expectation row.
+            (
+                "timeout = \"20m\" }\n",
+                "timeout = \"20m\" }\noutcomes.pass = { exit = 0 }\n",
+                14,
+                "outcomes are fixed",
+            ),
+            ("bug = \"ok\"", "bug = \"ok\"\nautopkgtests = \"pass\"", 16, "is a dep8 gate"),
+            ("src:yy", "yy", 13, "name a source package as `src:NAME`"),
+            ("src:yy", "src:Y_", 13, "not a source package name"),
+            ("\"smoke\"]", "\"smoke\", \"smoke\"]", 13, "test `smoke` is named twice"),
+            ("\"smoke\"]", "\"a b\"]", 13, "test name `a b`"),
+            ("\"20m\"", "\"soon\"", 13, "duration `soon`"),
+            ("rdepends", "rdepend", 13, "unknown field `rdepend`"),
+            ("dep8 = {", "command = { run = [\"y\"] }\ndep8 = {", 14, "names two families"),
+        ];
+        for (from, to, line, needle) in cases {
+            let text = DEP8.replacen(from, to, 1);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("plan.toml:{line}:")), "{from} -> {to}: {err}");
+            assert!(err.contains(needle), "{from} -> {to}: {err}");
+        }
+        // A gate alone verifies nothing.
+        let alone = DEP8
+            .replace("[[check]]\nid = \"bug\"\ncommand = { run = [\"x\"] }\noutcomes.ok = { exit = 0 }\n", "")
+            .replace("bug = \"ok\"", "");
+        let err = parse(&alone).unwrap_err().to_string();
+        assert!(err.contains("besides its dep8 gate"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::Check;
+use super::checks::{Check, Dep8Check};
 use super::raw::RawPlan;
 use super::spans::{self, Spans};
 use super::{Loc, PlanError};
@@ -15,6 +15,26 @@ use crate::verify::result::Side;
 pub type Expect = BTreeMap<(Side, String), BTreeMap<String, String>>;
 
 const ANY: &str = "*";
+
+/// A dep8 check's outcomes are fixed per test, so no expectation row may name it.
+pub fn no_dep8_rows(loc: &Loc, raw: &RawPlan, dep8: &[Dep8Check]) -> Result<(), PlanError> {
+    for phases in raw.expect.values() {
+        for values in phases.values() {
+            for check_key in values.keys() {
+                if let Some(d) = dep8.iter().find(|d| &d.id == check_key.get_ref()) {
+                    return Err(loc.at(
+                        check_key.span().start,
+                        format!(
+                            "check `{}` (line {}) is a dep8 gate: its outcomes are fixed (pass, fail, skip, neutral per test, a pass before that fails after is a regression); it takes no expectation",
+                            d.id, d.line
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 pub fn expectations(loc: &Loc, raw: &RawPlan, spans: &Spans, checks: &[Check]) -> Result<Expect, PlanError> {
     let mut expect: Expect = BTreeMap::new();

@@ -277,6 +277,8 @@ pub struct RawCheck {
     #[serde(default)]
     pub iscsi: Option<Spanned<IscsiChecks>>,
     #[serde(default)]
+    pub dep8: Option<Spanned<Dep8Spec>>,
+    #[serde(default)]
     pub outcomes: BTreeMap<Spanned<String>, Spanned<RawMatchers>>,
 }
 
@@ -328,4 +330,20 @@ pub struct ServiceSpec {
     /// `systemctl restart` the unit before observing it (recorded in the evidence).
     #[serde(default)]
     pub restart: bool,
+}
+
+/// `dep8 = { tests = [...], rdepends = ["src:NAME"], timeout = "20m" }`: the package's own
+/// autopkgtests (DEP-8) as a regression gate, run once per side on the host.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dep8Spec {
+    /// Only these tests (autopkgtest `--test-name`); empty: every test of the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<String>,
+    /// Other source packages whose tests run against each side's packages too (`src:NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rdepends: Vec<String>,
+    /// Per test (autopkgtest `--timeout-test`); the whole run gets the tests' sum plus setup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
