@@ -5,8 +5,17 @@ use clap::Parser;
 use srukit::cli::{self, Cli, exit_code};
 use srukit::exit::Exit;
 
+/// The name the virt server is installed under (a symlink to srukit): autopkgtest runs
+/// `autopkgtest-virt-srukit ARGS`, which is `srukit testbed virt-server ARGS`.
+const VIRT_SERVER_NAME: &str = "autopkgtest-virt-srukit";
+
 fn main() {
-    let cli = match Cli::try_parse() {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).map(|n| n.to_owned());
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new(VIRT_SERVER_NAME)) {
+        args.splice(0..1, ["srukit", "testbed", "virt-server"].map(Into::into));
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { Exit::BadInput.code() } else { 0 };

@@ -24,6 +24,7 @@ pub const STAGE_ERRORS: &[Known] = &[
     Known::of::<crate::backport::apply::ApplyError>(),
     Known::of::<crate::build::BuildError>(),
     Known::of::<crate::testbed::TestbedError>(),
+    Known::of::<crate::testbed::virt_server::VirtError>(),
     Known::of::<crate::verify::plan::PlanError>(),
     Known::of::<crate::verify::VerifyError>(),
     Known::of::<crate::verify::iscsi::IscsiError>(),

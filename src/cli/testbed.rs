@@ -1,4 +1,5 @@
-//! `srukit testbed build|list|rm|gc|shell|exec`: images and throwaway testbeds.
+//! `srukit testbed build|list|rm|gc|shell|exec|virt-server|enter`: images, throwaway
+//! testbeds, and autopkgtest's virt server over them.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome};
 use crate::exit::Exit;
+use crate::reporter::Reporter;
 use crate::testbed::{self, Backend, ExecRequest, OpenOptions};
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +45,32 @@ pub enum Command {
         timeout: Option<f64>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// autopkgtest's virtualisation server over fresh testbeds of DEFINITION, speaking the
+    /// protocol on stdin/stdout (also run as `autopkgtest-virt-srukit`).
+    VirtServer {
+        definition: String,
+        #[arg(long, value_enum, default_value_t = BackendArg::Unshare)]
+        backend: BackendArg,
+        /// With `--backend nspawn`: boot the image's systemd as pid 1 (advertises
+        /// isolation-container).
+        #[arg(long)]
+        boot: bool,
+        /// Share the host's network instead of the testbed's own with a user-mode uplink.
+        #[arg(long)]
+        host_network: bool,
+    },
+    /// The virt server's exec prefix: run ARGV in the running testbed whose pid 1 is PID.
+    #[command(hide = true)]
+    Enter {
+        /// Host pid of the testbed's pid 1.
+        #[arg(long)]
+        pid: u32,
+        /// Its start time (clock ticks, /proc/PID/stat field 22): a reused pid is refused.
+        #[arg(long)]
+        start: u64,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
     },
 }
 
@@ -120,6 +148,10 @@ fn open_testbed(
 
 pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     // Every testbed command first reaps what a killed srukit left (gc reports it itself).
+    // The exec prefix is run for every command autopkgtest sends: it enters and relays, no more.
+    if let Command::Enter { pid, start, ref argv } = cmd {
+        enter(pid, start, argv);
+    }
     if !matches!(cmd, Command::Gc { .. }) {
         testbed::reap_orphans();
     }
@@ -196,6 +228,17 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 text,
             ))
         }
+        Command::VirtServer { definition, backend, boot, host_network } => {
+            let backend = match (backend, boot) {
+                (BackendArg::Unshare, true) => {
+                    return Err(crate::UsageError("--boot needs --backend nspawn".into()).into());
+                }
+                (BackendArg::Unshare, false) => Backend::Unshare,
+                (BackendArg::Nspawn, boot) => Backend::Nspawn { boot },
+            };
+            virt_server(&definition, backend, host_network, rep)
+        }
+        Command::Enter { .. } => unreachable!("handled before the match"),
         Command::Exec { definition, open, timeout, command } => {
             let image = testbed::ensure_image(&definition, rep)?;
             let mut tb = open_testbed(&image, &open.options(false)?, rep)?;
@@ -223,6 +266,37 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
             let exit = if out.status == 0 { Exit::Success } else { Exit::NotTrue };
             Ok(Outcome::new(exit, &res, res.stdout.clone()))
         }
+    }
+}
+
+/// Exits with the command's relayed status, or 255 and a message for the prefix's own
+/// failure: the prefix's status is the contract (see `virt_server::enter`), not srukit's
+/// exit codes.
+fn enter(pid: u32, start: u64, argv: &[String]) -> ! {
+    use crate::testbed::virt_server::enter;
+    match enter::run(pid, start, argv) {
+        Ok(status) => std::process::exit(status),
+        Err(e) => {
+            eprintln!("srukit testbed enter: {e}");
+            std::process::exit(enter::OWN_FAILURE)
+        }
+    }
+}
+
+/// The protocol session; a signal that ended it is re-raised once the testbed is closed.
+fn virt_server(
+    definition: &str,
+    backend: Backend,
+    host_network: bool,
+    rep: &dyn Reporter,
+) -> anyhow::Result<Outcome> {
+    use crate::testbed::virt_server::{self, Ended, ServerOptions};
+    let image = testbed::ensure_image(definition, rep)?;
+    let open =
+        OpenOptions { backend, host_network, uplink: !host_network, keep: false, upper_on_disk: false };
+    match virt_server::serve(image, ServerOptions { open })? {
+        Ended::Quit => Ok(Outcome::new(Exit::Success, &serde_json::json!({"ended": "quit"}), "")),
+        Ended::Signal(sig) => virt_server::reraise(sig),
     }
 }
 

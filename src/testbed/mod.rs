@@ -23,6 +23,7 @@ mod procfs;
 mod running;
 pub mod state;
 mod uplink;
+pub mod virt_server;
 
 pub use boot::BootStatus;
 pub use cgroup::MemCgroup;
