@@ -92,6 +92,8 @@ fn emit(h: &Hir, out: &mut Vec<u8>, wide_ok: bool) -> Result<(), String> {
             };
             out.extend_from_slice(op.as_bytes());
         }
+        // An alternation brings its own parentheses.
+        HirKind::Capture(c) if matches!(c.sub.kind(), HirKind::Alternation(_)) => emit(&c.sub, out, wide_ok)?,
         HirKind::Capture(c) => {
             out.push(b'(');
             emit(&c.sub, out, wide_ok)?;

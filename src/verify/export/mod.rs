@@ -18,6 +18,8 @@ pub mod ere;
 pub mod result;
 mod script;
 mod sh;
+#[cfg(test)]
+mod runtime_tests;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
