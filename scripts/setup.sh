@@ -23,6 +23,8 @@ packages=(
   tmux
   # tests/replay_debian.rs: its private apt (deb-src for bookworm-security) checks with it
   debian-archive-keyring
+  # exported DEP-8 tests run under dash (their runtime's tests too); dch writes a lane's entry
+  dash devscripts
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }

@@ -52,7 +52,8 @@ pub fn run(args: ReportArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let [result_dir] = args.result_dir.as_slice() else {
         return Err(crate::UsageError(
-            "one `verify` result at a time; several paths are exported DEP-8 tests' results (srukit-*.json)".into(),
+            "one `verify` result at a time; several paths are exported DEP-8 tests' results (srukit-*.json)"
+                .into(),
         )
         .into());
     };
@@ -102,7 +103,12 @@ fn run_dep8(args: &ReportArgs) -> anyhow::Result<Outcome> {
         fsx::write_atomic(out, &text)?;
     }
     let human = match &args.out {
-        Some(out) => format!("wrote the {} report to {} (verdict {})", args.format.as_str(), out.display(), summary.verdict),
+        Some(out) => format!(
+            "wrote the {} report to {} (verdict {})",
+            args.format.as_str(),
+            out.display(),
+            summary.verdict
+        ),
         None => text.clone(),
     };
     Ok(Outcome::new(Exit::Success, &summary, human))

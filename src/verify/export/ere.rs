@@ -149,7 +149,9 @@ fn class(c: &Class, out: &mut Vec<u8>, wide_ok: bool) -> Result<(), String> {
         Class::Bytes(b) => b.ranges().iter().for_each(|r| add(r.start() as u32, r.end() as u32)),
     }
     if ascii[b'\n' as usize] {
-        return Err("a class here matches a newline (a negated class or \\s); exclude \\n, e.g. [^ \\n]".into());
+        return Err(
+            "a class here matches a newline (a negated class or \\s); exclude \\n, e.g. [^ \\n]".into()
+        );
     }
     if non_ascii.is_empty() {
         return bracket(&ascii, false, out);

@@ -16,10 +16,10 @@ use crate::verify::plan::{CheckSpec, Plan, PlanError, spans};
 mod control;
 pub mod ere;
 pub mod result;
-mod script;
-mod sh;
 #[cfg(test)]
 mod runtime_tests;
+mod script;
+mod sh;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -150,7 +150,8 @@ struct Compiled {
 fn compile(plan_path: &Path, tree: &Path, opts: &ExportOptions) -> Result<Compiled, ExportError> {
     let plan = Plan::load(plan_path)?;
     let text = fsx::read_to_string(plan_path)?;
-    let refused = |line: usize, message: String| ExportError::Refused { path: plan_path.into(), line, message };
+    let refused =
+        |line: usize, message: String| ExportError::Refused { path: plan_path.into(), line, message };
     let sp: spans::Spans = toml::from_str(&text).map_err(|e| refused(1, e.to_string()))?;
     let line_of = |offset: usize| spans::line_col(&text, offset).0;
 
@@ -174,7 +175,8 @@ fn compile(plan_path: &Path, tree: &Path, opts: &ExportOptions) -> Result<Compil
     if plan.raw.daemon.is_some() {
         return Err(refused(
             spans::table_header(&text, "daemon").map(line_of).unwrap_or(1),
-            "[daemon] belongs to the iscsi family (srukit's own initiator measures it); use a `daemon` step".into(),
+            "[daemon] belongs to the iscsi family (srukit's own initiator measures it); use a `daemon` step"
+                .into(),
         ));
     }
     for (s, ss) in plan.raw.steps.iter().zip(&sp.steps) {
@@ -235,16 +237,16 @@ fn compile(plan_path: &Path, tree: &Path, opts: &ExportOptions) -> Result<Compil
     let dir = tree.join("debian/tests");
     let control_path = dir.join("control");
     let existing = match fsx::read_optional(&control_path)? {
-        Some(b) => String::from_utf8(b).map_err(|_| ExportError::Tree {
-            path: control_path.clone(),
-            message: "is not UTF-8".into(),
-        })?,
+        Some(b) => String::from_utf8(b)
+            .map_err(|_| ExportError::Tree { path: control_path.clone(), message: "is not UTF-8".into() })?,
         None => String::new(),
     };
     let names: Vec<String> = scripts.iter().map(|s| s.0.clone()).collect();
     let block = control::block(&plan, &depends, &names);
-    let merged = control::merge(&existing, &plan.raw.name, &block)
-        .map_err(|r| ExportError::Tree { path: control_path.clone(), message: format!("line {}: {}", r.line, r.message) })?;
+    let merged = control::merge(&existing, &plan.raw.name, &block).map_err(|r| ExportError::Tree {
+        path: control_path.clone(),
+        message: format!("line {}: {}", r.line, r.message),
+    })?;
     let stale: Vec<PathBuf> = previous_tests(&existing, &plan.raw.name)
         .into_iter()
         .filter(|t| !names.contains(t))
@@ -277,10 +279,8 @@ fn depends(plan: &Plan, opts: &ExportOptions) -> Result<Vec<String>, ExportError
     let mut out: Vec<String> = plan.raw.install.clone();
     if let Some(def_path) = &plan.testbed_definition {
         let text = fsx::read_to_string(def_path)?;
-        let def = crate::testbed::Definition::parse(&text, def_path).map_err(|e| ExportError::Tree {
-            path: def_path.clone(),
-            message: e.to_string(),
-        })?;
+        let def = crate::testbed::Definition::parse(&text, def_path)
+            .map_err(|e| ExportError::Tree { path: def_path.clone(), message: e.to_string() })?;
         out.extend(def.packages);
     }
     if plan.checks.iter().any(|c| matches!(c.spec, CheckSpec::Service(_))) {

@@ -94,9 +94,8 @@ pub fn is_dep8(path: &Path) -> bool {
     if path.is_dir() {
         return !path.join("result.json").exists() && !files(path).is_empty();
     }
-    fsx::read_to_string(path).is_ok_and(|t| {
-        serde_json::from_str::<serde_json::Value>(&t).is_ok_and(|v| v["schema"] == SCHEMA)
-    })
+    fsx::read_to_string(path)
+        .is_ok_and(|t| serde_json::from_str::<serde_json::Value>(&t).is_ok_and(|v| v["schema"] == SCHEMA))
 }
 
 /// The `srukit-*.json` files under a directory (an autopkgtest output dir keeps them in
@@ -109,7 +108,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .filter(|p| {
             p.is_file()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("srukit-") && n.ends_with(".json"))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("srukit-") && n.ends_with(".json"))
         })
         .collect();
     out.sort();
@@ -287,9 +288,21 @@ mod tests {
     fn verdicts_need_every_side() {
         let v = |rs: Vec<Dep8Result>| summarize(rs).verdict;
         assert_eq!(v(vec![result("after", "default", "pass")]), "inconclusive", "one side only");
-        assert_eq!(v(vec![result("before", "default", "pass"), result("after", "default", "pass")]), "verification-done");
-        assert_eq!(v(vec![result("before", "default", "pass"), result("after", "default", "fail")]), "verification-failed");
-        assert_eq!(v(vec![result("before", "default", "fail"), result("after", "default", "pass")]), "inconclusive");
-        assert_eq!(v(vec![result("before", "default", "pass"), result("after", "default", "error")]), "error");
+        assert_eq!(
+            v(vec![result("before", "default", "pass"), result("after", "default", "pass")]),
+            "verification-done"
+        );
+        assert_eq!(
+            v(vec![result("before", "default", "pass"), result("after", "default", "fail")]),
+            "verification-failed"
+        );
+        assert_eq!(
+            v(vec![result("before", "default", "fail"), result("after", "default", "pass")]),
+            "inconclusive"
+        );
+        assert_eq!(
+            v(vec![result("before", "default", "pass"), result("after", "default", "error")]),
+            "error"
+        );
     }
 }

@@ -140,9 +140,18 @@ fn edits_write_what_srukit_writes() {
     let (status, out) = dash(dir.path(), &body);
     assert_eq!((status, String::from_utf8_lossy(&out).as_ref()), (0, ""));
     for (i, text) in inputs.iter().enumerate() {
-        let read = |kind: &str| std::fs::read_to_string(dir.path().join(format!("{kind}{i}/etc/x.conf"))).unwrap();
-        assert_eq!(read("set"), crate::verify::run::set_line(text, "ENABLED", "\"'v a\\l'\""), "set on {text:?}");
-        assert_eq!(read("ini"), crate::verify::ini_edit::set(text, "DEFAULT", "ENABLED", "o\\ff"), "ini on {text:?}");
+        let read =
+            |kind: &str| std::fs::read_to_string(dir.path().join(format!("{kind}{i}/etc/x.conf"))).unwrap();
+        assert_eq!(
+            read("set"),
+            crate::verify::run::set_line(text, "ENABLED", "\"'v a\\l'\""),
+            "set on {text:?}"
+        );
+        assert_eq!(
+            read("ini"),
+            crate::verify::ini_edit::set(text, "DEFAULT", "ENABLED", "o\\ff"),
+            "ini on {text:?}"
+        );
         let mut appended = text.to_string();
         if !appended.is_empty() && !appended.ends_with('\n') {
             appended.push('\n');

@@ -202,10 +202,17 @@ fn step_call(
 ) -> Result<String, Refusal> {
     let w = |t: &str| word(t, phase, vars).map_err(|m| Refusal::at(0, format!("step `{}`: {m}", step.name)));
     let timeout = secs(step.timeout.as_deref(), STEP_TIMEOUT).map_err(|m| Refusal::at(0, m))?;
-    let fail = |what: &str| format!("|| {{ sk_run_error {}; return; }}", q(&format!("step `{}`: {what}", step.name)));
+    let fail = |what: &str| {
+        format!("|| {{ sk_run_error {}; return; }}", q(&format!("step `{}`: {what}", step.name)))
+    };
     if let Some(wr) = &step.write {
         let mode = wr.mode.as_deref().map(q).unwrap_or_default();
-        return Ok(format!("  sk_write {} {} {mode} {}\n", w(&wr.path)?, w(&wr.content)?, fail("write failed")));
+        return Ok(format!(
+            "  sk_write {} {} {mode} {}\n",
+            w(&wr.path)?,
+            w(&wr.content)?,
+            fail("write failed")
+        ));
     }
     if let Some(d) = &step.daemon {
         let argv = d.argv.iter().map(|a| w(a)).collect::<Result<Vec<_>, _>>()?.join(" ");
@@ -242,11 +249,12 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
     let mut s = format!("sk_check_{n}() {{\n  _d=\"$sk_work/o/{n}.$1\"\n  mkdir -p \"$_d\"\n  _m=\"\"\n");
     let rec_err = |msg: &str| format!("sk_record {n} \"$1\" error {msg}; return");
     // Each outcome: every matcher must hold (`_ok` stays 1).
-    let outcomes = |s: &mut String, m: &dyn Fn(&Matchers) -> Result<Vec<String>, String>| -> Result<(), Refusal> {
+    let outcomes = |s: &mut String,
+                    m: &dyn Fn(&Matchers) -> Result<Vec<String>, String>|
+     -> Result<(), Refusal> {
         for o in &c.outcomes {
-            let tests = m(&o.matchers).map_err(|e| {
-                Refusal::at(o.line, format!("outcome `{}` of check `{}`: {e}", o.name, c.id))
-            })?;
+            let tests = m(&o.matchers)
+                .map_err(|e| Refusal::at(o.line, format!("outcome `{}` of check `{}`: {e}", o.name, c.id)))?;
             let _ = write!(s, "  _ok=1");
             for t in tests {
                 let _ = write!(s, "; {t} || _ok=0");
@@ -255,11 +263,19 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
         }
         Ok(())
     };
-    let pats = |file: &str, ps: &[crate::verify::families::matchers::Pattern]| -> Result<Vec<String>, String> {
-        ps.iter()
-            .map(|p| pattern_call(file, p).map_err(|e| format!("pattern `{}` {e}; the exported test could not decide it as srukit does", p.source)))
-            .collect()
-    };
+    let pats =
+        |file: &str, ps: &[crate::verify::families::matchers::Pattern]| -> Result<Vec<String>, String> {
+            ps.iter()
+                .map(|p| {
+                    pattern_call(file, p).map_err(|e| {
+                        format!(
+                            "pattern `{}` {e}; the exported test could not decide it as srukit does",
+                            p.source
+                        )
+                    })
+                })
+                .collect()
+        };
     match &c.spec {
         CheckSpec::Command(spec) => {
             let (argv, program) = match (&spec.run, &spec.sh) {
@@ -386,7 +402,9 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
                 "  if sk_listening {} {state} {:04X} {addr}; then _l=1; else _l=0; fi",
                 l.proto, l.port
             );
-            outcomes(&mut s, &|m| Ok(m.listening.map(|x| format!("[ $_l = {} ]", u8::from(x))).into_iter().collect()))?;
+            outcomes(&mut s, &|m| {
+                Ok(m.listening.map(|x| format!("[ $_l = {} ]", u8::from(x))).into_iter().collect())
+            })?;
             let _ = writeln!(
                 s,
                 "  if [ $_l = 1 ]; then _w={}; else _w={}; fi",
@@ -413,7 +431,10 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
                 s,
                 "  systemctl show -p ActiveState,SubState,UnitFileState,NRestarts,MainPID,LoadState,Result {unit} >\"$_d/show\" 2>\"$_d/show.err\" || {{ {}; }}\n  _get() {{ sed -n \"s/^$1=//p\" \"$_d/show\" | tail -n 1; }}\n  [ \"$(_get LoadState)\" != not-found ] || {{ {}; }}\n  _a=0; [ \"$(_get ActiveState)\" = active ] && _a=1\n  _en=0; case $(_get UnitFileState) in enabled|enabled-runtime) _en=1 ;; esac\n  _r=$(_get NRestarts); case $_r in ''|*[!0-9]*) _r=0 ;; esac\n  _rs=0; [ \"$_r\" -gt 0 ] && _rs=1\n  _w=\"{}: $(_get ActiveState)/$(_get SubState), $(_get UnitFileState), $_r automatic restarts, main pid $(_get MainPID)\"",
                 rec_err(&q(&format!("systemctl show {} failed", spec.name))),
-                rec_err(&q(&format!("unit {} is not loaded: systemd does not know it (LoadState=not-found)", spec.name))),
+                rec_err(&q(&format!(
+                    "unit {} is not loaded: systemd does not know it (LoadState=not-found)",
+                    spec.name
+                ))),
                 spec.name
             );
             outcomes(&mut s, &|m| {
@@ -427,7 +448,9 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
             })?;
         }
         CheckSpec::Iscsi(_) => {
-            return Err(at("the iscsi family needs srukit's own iSCSI initiator; it cannot run as plain sh".into()));
+            return Err(at(
+                "the iscsi family needs srukit's own iSCSI initiator; it cannot run as plain sh".into()
+            ));
         }
     }
     let _ = writeln!(s, "  sk_select {n} \"$1\" \"$_m\" \"$_w\"\n}}");
