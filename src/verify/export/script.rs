@@ -486,3 +486,139 @@ mod tests {
         assert_eq!(addr_hex("::1".parse().unwrap()), "00000000000000000000000001000000");
     }
 }
+
+#[cfg(test)]
+mod render_tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::process::Cmd;
+
+    /// Every family, edit kind and step kind, variables of both kinds.
+    const PLAN: &str = r#"
+name = "all"
+testbed = "bookworm-lanes"
+needs = ["init"]
+install = ["x"]
+[[phase]]
+name = "p"
+vars = { level = "3" }
+edits = [
+  { ini = "/etc/x.conf", section = "main", key = "level", value = "${level}" },
+  { set = "/etc/default/x", key = "ENABLED", value = "0" },
+  { append = "/etc/x.conf", line = "extra = '${side}'" },
+  { write = "/etc/x.d/a.conf", content = "a = 1\n", mode = "0600" },
+  { remove = "/etc/x.d/old.conf" },
+]
+[[step]]
+name = "serve"
+daemon = { argv = ["python3", "-m", "http.server", "8080"], ready-port = 8080 }
+[[step]]
+name = "as-nobody"
+sh = "echo $${HOME} ${data}"
+user = "nobody"
+check = true
+[[step]]
+name = "file"
+write = { path = "${data}/t", content = "it's\n", mode = "0755" }
+[[check]]
+id = "cmd"
+command = { run = ["x-tool", "--level", "${level}"], stdin = "in'put", timeout = "10s", user = "nobody" }
+outcomes.crash = { signal = "SEGV", stderr = ["/^error: .*$/"] }
+outcomes.fixed = { exit = [0, 1], stderr = ["!/^error: .*$/"], stdout = ["ok"] }
+[[check]]
+id = "file"
+file = { path = "${data}/t" }
+outcomes.there = { exists = true, mode = "0755", owner = "root", contents = ["/^it's$/"], sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+outcomes.gone = { exists = false }
+[[check]]
+id = "pkg"
+package = { name = "x" }
+outcomes.side = { installed = true }
+outcomes.gone = { installed = false }
+[[check]]
+id = "port"
+port = { listen = "tcp:127.0.0.1:8080" }
+outcomes.up = { listening = true }
+outcomes.down = { listening = false }
+[[check]]
+id = "log"
+log = { file = "/var/log/x.log" }
+outcomes.warned = { contains = ["/warning: .*/"] }
+outcomes.quiet = { contains = ["!/warning: .*/"] }
+[[check]]
+id = "unit"
+service = { name = "x.service", restart = true }
+outcomes.up = { active = true, enabled = true }
+outcomes.down = { active = false }
+[expect.before.p]
+cmd = "crash"
+[expect.after.p]
+cmd = "fixed"
+[expect."*"."*"]
+file = "there"
+pkg = "side"
+port = "up"
+log = "quiet"
+unit = "up"
+"#;
+
+    #[test]
+    fn every_family_renders_to_posix_sh() {
+        let plan = Plan::parse(PLAN, Path::new("plan.toml")).unwrap();
+        let versions = Versions { source: "x".into(), before: Some("1.0-1".into()), after: "1.0-1+deb12u1".into() };
+        let s = Script {
+            plan: &plan,
+            phase: &plan.raw.phases[0],
+            test: "srukit-all-p".into(),
+            plan_file: "plan.toml".into(),
+            versions: &versions,
+        }
+        .render()
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("srukit-all-p");
+        std::fs::write(&f, &s).unwrap();
+        let syntax = Cmd::new("dash").arg("-n").arg(&f).output_unchecked().unwrap();
+        assert!(syntax.status.success(), "dash -n: {}", String::from_utf8_lossy(&syntax.stderr));
+        // devscripts' checkbashisms: no bash-only construct anywhere.
+        let bashisms = Cmd::new("checkbashisms").arg("--force").arg(&f).output_unchecked().unwrap();
+        assert!(
+            bashisms.status.success(),
+            "checkbashisms: {}{}",
+            String::from_utf8_lossy(&bashisms.stdout),
+            String::from_utf8_lossy(&bashisms.stderr)
+        );
+        for want in [
+            "sk_edit_ini '/etc/x.conf' 'main' 'level' '3'",
+            "sk_edit_append '/etc/x.conf' 'extra = '\\'''\"$sk_v_side\"''\\'''",
+            "sh -e -c 'echo ${HOME} '\"$sk_v_data\"",
+            "sk_listening tcp 0A 1F90 0100007F",
+            "[ \"$sk_st\" = 139 ]",
+            "before) sk_sv_x='1.0-1';",
+            "timeout 120 systemctl restart 'x.service'",
+        ] {
+            assert!(s.contains(want), "missing {want:?}");
+        }
+    }
+
+    #[test]
+    fn an_iscsi_check_is_refused_at_its_line() {
+        let text = PLAN.replace("[[check]]\nid = \"cmd\"", "[[check]]\nid = \"cmd\"\n");
+        let plan = Plan::parse(&text, Path::new("plan.toml")).unwrap();
+        let mut plan = plan;
+        plan.checks[0].spec = CheckSpec::Iscsi(crate::verify::result::IscsiCheck::Wce);
+        let versions = Versions { source: "x".into(), before: None, after: "1".into() };
+        let err = Script {
+            plan: &plan,
+            phase: &plan.raw.phases[0],
+            test: "t".into(),
+            plan_file: "plan.toml".into(),
+            versions: &versions,
+        }
+        .render()
+        .unwrap_err();
+        assert_eq!(err.line, plan.checks[0].line);
+        assert!(err.message.contains("iSCSI initiator"), "{}", err.message);
+    }
+}
