@@ -302,7 +302,9 @@ fn check_fn(n: usize, c: &Check, phase: &str, vars: &BTreeMap<String, String>) -
             let _ = writeln!(
                 s,
                 "  if ! (cd / && env -i PATH=\"$SK_PATH\" sh -c 'command -v -- \"$1\"' sh {program}) >/dev/null 2>&1; then\n    {}\n  fi",
-                rec_err(&format!("\"\\`\"{program}\"\\` is not found in the testbed (command -v)\""))
+                rec_err(&format!(
+                    "\"\\`\"{program}\"\\` is not found in the testbed: command -v finds nothing\""
+                ))
             );
             let _ = writeln!(s, "  sk_exec {timeout} {user} {stdin} \"$_d/out\" \"$_d/err\" {argv}");
             let _ = writeln!(
@@ -566,7 +568,8 @@ unit = "up"
     #[test]
     fn every_family_renders_to_posix_sh() {
         let plan = Plan::parse(PLAN, Path::new("plan.toml")).unwrap();
-        let versions = Versions { source: "x".into(), before: Some("1.0-1".into()), after: "1.0-1+deb12u1".into() };
+        let versions =
+            Versions { source: "x".into(), before: Some("1.0-1".into()), after: "1.0-1+deb12u1".into() };
         let s = Script {
             plan: &plan,
             phase: &plan.raw.phases[0],
