@@ -337,3 +337,73 @@ fn refusals_name_the_plan_line_and_write_nothing() {
     );
     assert!(tree.join("debian/tests/srukit-p-default").exists());
 }
+
+/// Every generic family but service, every edit kind, two observation points, `user`,
+/// `stdin` and a death by signal: the exported script run by dash in a fresh bookworm-lanes
+/// testbed (no autopkgtest around it) observes what srukit's families observe.
+#[test]
+fn the_exported_script_observes_every_family_in_a_testbed() {
+    let work = work("families");
+    let tree = work.join("tree");
+    std::fs::create_dir_all(tree.join("debian")).unwrap();
+    std::fs::write(
+        tree.join("debian/changelog"),
+        "x (1.0-2) unstable; urgency=medium\n\n  * Fix.\n\n -- A B <a@b.c>  Mon, 30 Nov 2026 12:00:00 +0000\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("debian/control"), "Source: x\n\nPackage: x\nArchitecture: all\n").unwrap();
+    let plan = root().join("tests/data/export_dep8/families.toml");
+    let o = run(srukit().args(["export", "dep8"]).arg(&plan).arg("--into").arg(&tree));
+    ok(&o, "export");
+    let script = std::fs::read_to_string(tree.join("debian/tests/srukit-families-edited")).unwrap();
+    let side = |side: &str| {
+        let o = run(srukit()
+            .args(["testbed", "exec", "bookworm-lanes", "--", "sh", "-c"])
+            .arg("SRUKIT_SIDE=$1 AUTOPKGTEST_ARTIFACTS=/tmp/art dash -c \"$2\" >/tmp/out 2>/tmp/err; echo \"rc=$?\"; cat /tmp/art/srukit-families-edited.json; echo; cat /tmp/err")
+            .args(["sh", side, &script]));
+        ok(&o, "testbed exec");
+        let out = text(&o.stdout);
+        let mut lines = out.lines();
+        let rc = lines.next().unwrap().to_string();
+        let json: serde_json::Value =
+            serde_json::from_str(lines.next().unwrap()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(lines.collect::<Vec<_>>().join("\n").trim(), "", "the test wrote to stderr");
+        (rc, json)
+    };
+    let outcome = |j: &serde_json::Value, id: &str| -> Vec<String> {
+        let c = j["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap();
+        c["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (rc, after) = side("after");
+    assert_eq!(rc, "rc=0", "{after:#}");
+    assert_eq!(after["verdict"], "pass");
+    for (id, want) in [
+        ("conf", ["tuned", "tuned"]),
+        ("default", ["set", "set"]),
+        ("removed", ["gone", "gone"]),
+        ("log", ["warned", "warned"]),
+        ("stdin", ["nobody", "nobody"]),
+        ("side", ["once", "once"]),
+        ("dies", ["segv", "segv"]),
+        ("port", ["down", "down"]),
+        ("pkg", ["any", "any"]),
+        ("late", ["absent", "present"]),
+    ] {
+        assert_eq!(outcome(&after, id), want, "{id}: {after:#}");
+    }
+    // The before side expects a quiet log: the same observation fails it.
+    let (rc, before) = side("before");
+    assert_eq!(rc, "rc=1", "{before:#}");
+    assert_eq!(before["verdict"], "fail");
+    let log = before["checks"].as_array().unwrap().iter().find(|c| c["id"] == "log").unwrap();
+    assert_eq!(
+        (log["expected"].as_str(), log["result"].as_str()),
+        (Some("quiet"), Some("fail")),
+        "{before:#}"
+    );
+}

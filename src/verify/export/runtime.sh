@@ -27,9 +27,14 @@ sk_exec() {
   _t=$1 _u=$2 _in=$3 _out=$4 _err=$5
   shift 5
   if [ -n "$_u" ]; then set -- runuser -u "$_u" -- "$@"; fi
+  # The shell's own stderr is /dev/null while it waits: dash reports a child killed by a
+  # signal ("Segmentation fault") there, which would reach the test's stderr (a FAIL
+  # without allow-stderr) though the command's own stderr goes to its file.
+  exec 3>&2 2>/dev/null
   (cd / && exec env -i PATH="$SK_PATH" HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
     timeout -k 5 "$_t" "$@") <"$_in" >"$_out" 2>"$_err"
   sk_st=$?
+  exec 2>&3 3>&-
 }
 
 # The bytes of FILE (at most MAX) as a JSON string: pure ASCII, UTF-8 decoded, anything
