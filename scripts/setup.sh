@@ -26,6 +26,8 @@ packages=(
   # the DEP-8 tests: autopkgtest writes the tests of a `Testsuite: autopkgtest-pkg-*` source
   # with autodep8 (tests/dep8_suites.rs runs a Perl module's)
   autodep8
+  # exported DEP-8 tests run under dash (their runtime's tests too); dch writes a lane's entry
+  dash devscripts
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }

@@ -30,15 +30,37 @@ pub struct ApplyArgs {
     /// The next series' version: the new version must sort below it (overrides target.below).
     #[arg(long, value_name = "VERSION")]
     pub below: Option<String>,
+    /// Then export this verification plan into the tree as DEP-8 tests (`srukit export dep8`).
+    #[arg(long, value_name = "PLAN", conflicts_with = "dry_run")]
+    pub with_dep8: Option<PathBuf>,
 }
 
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let below = args.below.as_deref().map(str::parse::<Version>).transpose().context("--below")?;
     let bp = Backport::load(&args.backport)?;
     let opts = ApplyOptions { dry_run: args.dry_run, push: args.push, below };
+    if let Some(plan) = &args.with_dep8 {
+        // A plan that cannot be exported stops here, before the tree changes.
+        crate::verify::export::check(plan, &args.tree, &Default::default())?;
+    }
     let report = apply(&bp, &args.tree, &opts, ctx.reporter.as_ref())?;
-    let text = render(&report);
-    Ok(Outcome::new(Exit::Success, &report, text))
+    let mut text = render(&report);
+    let Some(plan) = &args.with_dep8 else {
+        return Ok(Outcome::new(Exit::Success, &report, text));
+    };
+    // After the changelog bump: the exported tests expect the new version on the after side
+    // and the entry below it on the before side.
+    let dep8 = crate::verify::export::export(plan, &args.tree, &Default::default())?;
+    text.push_str(&super::export::render(&dep8));
+    let both = WithDep8 { apply: &report, dep8: &dep8 };
+    Ok(Outcome::new(Exit::Success, &both, text))
+}
+
+#[derive(serde::Serialize)]
+struct WithDep8<'a> {
+    #[serde(flatten)]
+    apply: &'a ApplyReport,
+    dep8: &'a crate::verify::export::ExportReport,
 }
 
 fn render(r: &ApplyReport) -> String {

@@ -30,6 +30,8 @@ pub const STAGE_ERRORS: &[Known] = &[
     Known::of::<crate::verify::iscsi::IscsiError>(),
     Known::of::<crate::verify::checks::data_at_risk::DataAtRiskError>(),
     Known::of::<crate::report::ReportError>(),
+    Known::of::<crate::verify::export::ExportError>(),
+    Known::of::<crate::verify::export::result::ResultError>(),
     Known::of::<crate::pipeline::PipelineError>(),
 ];
 
@@ -125,6 +127,11 @@ mod tests {
             row(crate::verify::checks::data_at_risk::DataAtRiskError::BadSize(0), Exit::BadInput),
             row(crate::report::ReportError::Render { format: "junit", message: s("?") }, Exit::CouldNotRun),
             row(crate::pipeline::PipelineError::Input(s("no backport folder")), Exit::BadInput),
+            row(
+                crate::verify::export::ExportError::Refused { path: p(), line: 3, message: s("iscsi") },
+                Exit::BadInput,
+            ),
+            row(crate::verify::export::result::ResultError::None { path: p() }, Exit::BadInput),
         ]
     }
 

@@ -13,6 +13,7 @@ pub mod backport;
 pub mod build;
 pub mod dep3;
 pub mod exit_code;
+pub mod export;
 pub mod generate;
 pub mod patches;
 pub mod probe;
@@ -71,6 +72,9 @@ pub enum Command {
     Probe(probe::Command),
     /// A verification result rendered for Launchpad, Markdown, JSON or JUnit.
     Report(report::ReportArgs),
+    /// A verification plan as DEP-8 tests in a source tree (debian/tests).
+    #[command(subcommand)]
+    Export(export::Command),
     /// The whole pipeline for a backport folder: build old, apply, build new, verify, report.
     Run(run::RunArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
@@ -139,5 +143,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Testbed(cmd) => testbed::run(cmd, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Build(args) => build::run(args, &ctx),
+        Command::Export(cmd) => export::run(cmd, &ctx),
     }
 }

@@ -1,6 +1,7 @@
 //! `srukit report RESULT_DIR --format launchpad|markdown|json|junit`: a verification result
 //! (`RESULT_DIR/result.json`, written by `verify`) rendered for a bug, a merge request, a
-//! pipeline or a CI test view.
+//! pipeline or a CI test view; or the results exported DEP-8 tests wrote
+//! (`srukit-<plan>-<phase>.json`, one or several: before and after) read together.
 
 use std::path::PathBuf;
 
@@ -12,11 +13,14 @@ use super::{Ctx, Outcome};
 use crate::exit::Exit;
 use crate::fsx;
 use crate::report::{self, Format};
+use crate::verify::export::result as dep8;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The `verify --out` directory (or its result.json).
-    pub result_dir: PathBuf,
+    /// The `verify --out` directory (or its result.json); or exported DEP-8 tests' results
+    /// (`srukit-*.json` files, or autopkgtest output dirs holding them), several at once.
+    #[arg(required = true, num_args = 1..)]
+    pub result_dir: Vec<PathBuf>,
     /// What to render.
     #[arg(long, value_enum, default_value_t = Format::Launchpad)]
     pub format: Format,
@@ -43,7 +47,17 @@ struct Summary<'a> {
 /// own exit code is `verify`'s, and a pipeline that renders a failed verification for the bug
 /// has not itself failed.
 pub fn run(args: ReportArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let result = report::load(&args.result_dir)?;
+    if args.result_dir.iter().any(|p| dep8::is_dep8(p)) {
+        return run_dep8(&args);
+    }
+    let [result_dir] = args.result_dir.as_slice() else {
+        return Err(crate::UsageError(
+            "one `verify` result at a time; several paths are exported DEP-8 tests' results (srukit-*.json)"
+                .into(),
+        )
+        .into());
+    };
+    let result = report::load(result_dir)?;
     let text = report::render(&result, args.format, args.series.as_deref())?;
     let tag = result.tag(args.series.as_deref());
     if let Some(out) = &args.out {
@@ -71,4 +85,66 @@ pub fn run(args: ReportArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
         None => text.clone(),
     };
     Ok(Outcome::new(Exit::Success, &summary, human))
+}
+
+/// Exported tests' results: what they say together (one side only is never
+/// verification-done). JUnit: a testsuite per result, a testcase per check.
+fn run_dep8(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let summary = dep8::summarize(dep8::load(&args.result_dir)?);
+    let text = match args.format {
+        Format::Launchpad | Format::Markdown => dep8::render(&summary),
+        Format::Json => serde_json::to_string_pretty(&summary)? + "\n",
+        Format::Junit => junit(&summary)?,
+    };
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsx::create_dir_all(dir)?;
+        }
+        fsx::write_atomic(out, &text)?;
+    }
+    let human = match &args.out {
+        Some(out) => format!(
+            "wrote the {} report to {} (verdict {})",
+            args.format.as_str(),
+            out.display(),
+            summary.verdict
+        ),
+        None => text.clone(),
+    };
+    Ok(Outcome::new(Exit::Success, &summary, human))
+}
+
+fn junit(s: &dep8::Summary) -> anyhow::Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new(format!("srukit dep8 {}", s.plan));
+    for r in &s.results {
+        let mut suite = TestSuite::new(format!("{}/{}", r.side, r.phase));
+        for c in &r.checks {
+            let last = c.observations.last();
+            let msg = format!(
+                "expected {}, observed {} ({})",
+                c.expected.as_deref().unwrap_or("nothing"),
+                last.map(|o| o.outcome.as_str()).unwrap_or("nothing"),
+                last.map(|o| o.observed.as_str()).unwrap_or("not observed")
+            );
+            let status = match c.result.as_str() {
+                "pass" | "observed" => TestCaseStatus::success(),
+                "fail" => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(msg.clone());
+                    st
+                }
+                _ => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    st.set_message(msg.clone());
+                    st
+                }
+            };
+            let mut case = TestCase::new(c.id.clone(), status);
+            case.set_system_out(msg);
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
 }

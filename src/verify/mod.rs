@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod checks;
 pub mod engine;
+pub mod export;
 pub mod families;
 pub mod ini_edit;
 pub mod iscsi;

@@ -17,6 +17,8 @@ use crate::testbed::{ExecRequest, Image, OpenOptions, Testbed};
 use crate::verify::packages::Package;
 use crate::verify::plan::{Need, Phase, Plan};
 use crate::verify::result::{InstalledPackage, Run, Side};
+#[cfg(test)]
+pub(crate) use edits::set_line;
 pub(crate) use install::{confirm_installed, install, upgrade};
 use observe::{Point, merge, observe_point};
 
