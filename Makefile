@@ -18,9 +18,10 @@ lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Every test, srukit's own package included (tests/debian_package.rs builds it in a testbed).
+# Every test, srukit's own package included (tests/debian_package.rs builds it in a testbed,
+# beside the others: scripts/test-all.sh).
 test: lint
-	$(CARGO) test --release
+	CARGO=$(CARGO) bash scripts/test-all.sh
 
 # The crates, for a self-contained source package (debian/README.source).
 vendor:
