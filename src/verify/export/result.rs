@@ -165,8 +165,18 @@ pub struct Summary {
     pub reasons: Vec<String>,
     /// (side, phase) pairs of the plan no result covers.
     pub missing: Vec<String>,
+    /// Always `not-recorded`: an exported test sees the installed versions, never where
+    /// autopkgtest took the packages from (a pocket or local .debs), so its verdict is never
+    /// a verification of archive packages and carries no Launchpad tag.
+    pub provenance: &'static str,
     pub results: Vec<Dep8Result>,
 }
+
+/// Said under every summary: what an exported test cannot know.
+pub const PROVENANCE_NOTE: &str = "Provenance: not recorded. An exported test sees the versions dpkg reports, not where \
+     autopkgtest took the packages from (an archive pocket or local .debs): this is not a verification of \
+     archive packages and sets no verification-done tag; `srukit verify` with `apt:NAME=VERSION@SUITE` \
+     packages from -proposed or -security is.";
 
 pub fn summarize(results: Vec<Dep8Result>) -> Summary {
     let plan = results.first().map(|r| r.plan.clone()).unwrap_or_default();
@@ -227,7 +237,7 @@ pub fn summarize(results: Vec<Dep8Result>) -> Summary {
         ));
         worse("inconclusive", &mut verdict);
     }
-    Summary { plan, verdict, reasons, missing, results }
+    Summary { plan, verdict, reasons, missing, provenance: "not-recorded", results }
 }
 
 /// The summary as text: the verdict, then each (side, phase) and its checks.
@@ -237,6 +247,7 @@ pub fn render(s: &Summary) -> String {
     for r in &s.reasons {
         let _ = writeln!(t, "  {r}");
     }
+    let _ = writeln!(t, "{PROVENANCE_NOTE}");
     for r in &s.results {
         let versions = r.versions.iter().map(|(p, v)| format!("{p} {v}")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(
@@ -304,5 +315,15 @@ mod tests {
             v(vec![result("before", "default", "pass"), result("after", "default", "error")]),
             "error"
         );
+    }
+
+    #[test]
+    fn a_summary_never_claims_where_the_packages_came_from() {
+        let s = summarize(vec![result("before", "default", "pass"), result("after", "default", "pass")]);
+        assert_eq!(s.verdict, "verification-done");
+        assert_eq!(s.provenance, "not-recorded");
+        let text = render(&s);
+        assert!(text.contains("Provenance: not recorded"), "{text}");
+        assert!(text.contains("sets no verification-done tag"), "{text}");
     }
 }
