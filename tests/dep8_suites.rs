@@ -4,6 +4,7 @@
 //! every test's result and autopkgtest's exit code must be the same both ways, and must be
 //! what the package gives on a clean Debian 12 (observed by hand with `-- unshare`).
 
+mod common;
 mod dep8_common;
 
 use std::collections::HashMap;

@@ -11,6 +11,7 @@
 //! (built once, cached) and the archive (the testbed's apt installs test deps).
 
 mod common;
+mod dep8_common;
 mod testbed_common;
 
 use std::io::{BufRead, BufReader, Write};
@@ -520,27 +521,17 @@ fn autopkgtest(dsc: &Path, server_args: &[&str]) -> Run {
     Run { code: out.status.code().unwrap_or(-1), summary, output }
 }
 
-fn results(summary: &str) -> Vec<(String, String)> {
-    summary
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?.to_string(), w.next()?.to_string()))
-        })
-        .collect()
-}
-
 #[test]
 fn autopkgtest_runs_real_packages_on_the_unshare_backend() {
     let run = autopkgtest(&dsc("gzip=1.12-1"), &[DEF]);
     assert_eq!(run.code, 0, "{}", run.output);
-    assert_eq!(results(&run.summary), [("simple-gzip".to_string(), "PASS".to_string())]);
+    assert_eq!(dep8_common::parse_summary(&run.summary), [("simple-gzip".to_string(), "PASS".to_string())]);
     // Without a service manager as pid 1 there is no isolation-container: skipped, said why.
     let run = autopkgtest(&dsc("memcached=1.6.18-1"), &[DEF]);
     assert_eq!(run.code, 8, "all tests skipped: {}", run.output);
     // 5.28 writes each skipped test's line twice (`-- unshare` too, measured on the same
     // image): compare without repeats.
-    let got = results(&run.summary);
+    let got = dep8_common::parse_summary(&run.summary);
     let mut unique: Vec<(String, String)> = Vec::new();
     for r in got {
         if !unique.contains(&r) {
@@ -566,7 +557,7 @@ fn autopkgtest_runs_isolation_container_tests_on_a_booted_nspawn_testbed() {
     let run = autopkgtest(&dsc("memcached=1.6.18-1"), &["bookworm-systemd", "--backend", "nspawn", "--boot"]);
     assert_eq!(run.code, 0, "{}", run.output);
     assert_eq!(
-        results(&run.summary),
+        dep8_common::parse_summary(&run.summary),
         [("daemon".to_string(), "PASS".to_string()), ("client.pl".to_string(), "PASS".to_string())]
     );
 }

@@ -30,7 +30,8 @@ pub fn cached_dsc(name: &str) -> PathBuf {
     find_dsc(&dir).expect("a .dsc after download")
 }
 
-fn find_dsc(dir: &Path) -> Option<PathBuf> {
+/// The .dsc in a cache entry, if it is there.
+pub fn find_dsc(dir: &Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())

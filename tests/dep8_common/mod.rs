@@ -10,13 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// `${XDG_CACHE_HOME:-~/.cache}/srukit`, where srukit keeps images and the tests sources.
-pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
-    base.join("srukit")
-}
+// The cache every real-package test shares; a test using this module also declares `mod common;`.
+pub use crate::common::{cache_dir, find_dsc};
 
 /// The .dsc of source `name` at exactly `version` from `suite`, downloaded the first time with
 /// `apt-get source --download-only NAME/SUITE` into `sources/NAME=VERSION/` (the layout the
@@ -54,14 +49,6 @@ pub fn pinned_dsc(name: &str, suite: &str, version: &str) -> PathBuf {
         std::mem::forget(tmp);
     }
     find_dsc(&dir).unwrap_or_else(|| panic!("no .dsc in {} after download", dir.display()))
-}
-
-fn find_dsc(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "dsc"))
 }
 
 /// Unpacks `dsc` into `parent/src` (`dpkg-source -x`, patches applied), as autopkgtest
