@@ -1,5 +1,6 @@
 //! Shared by the build tests: real Debian source packages, downloaded once with
-//! `apt-get source --download-only` into `${XDG_CACHE_HOME:-~/.cache}/srukit/sources/<name>/`
+//! `apt-get source --download-only` (pinned: `NAME/bookworm` or `NAME=VERSION`) into
+//! `${XDG_CACHE_HOME:-~/.cache}/srukit/sources/<spec>/`
 //! (the layout the patch engine's tests use too), and unpacked per test.
 #![allow(dead_code)]
 
@@ -13,20 +14,32 @@ pub fn cache_dir() -> PathBuf {
     base.join("srukit")
 }
 
-/// The cached .dsc of a Debian source package, downloading it the first time.
+/// The suite a bare package name is taken from: Debian 12's point release, so an archive
+/// update or another machine's deb-src entries never change what a test tests.
+pub const SUITE: &str = "bookworm";
+
+/// What `apt-get source` is asked for: `NAME=VERSION` or `NAME/SUITE` as given, a bare `NAME`
+/// from [`SUITE`]. Its cache entry is `sources/<spec>` (`/` written `@`).
+pub fn source_spec(name: &str) -> String {
+    if name.contains(['=', '/']) { name.to_string() } else { format!("{name}/{SUITE}") }
+}
+
+/// The cached .dsc of a Debian source package (`NAME`, `NAME=VERSION` or `NAME/SUITE`),
+/// downloading it the first time.
 pub fn cached_dsc(name: &str) -> PathBuf {
-    let dir = cache_dir().join("sources").join(name);
+    let spec = source_spec(name);
+    let dir = cache_dir().join("sources").join(spec.replace('/', "@"));
     if let Some(dsc) = find_dsc(&dir) {
         return dsc;
     }
     std::fs::create_dir_all(&dir).unwrap();
     let ok = Command::new("apt-get")
-        .args(["source", "--download-only", "-q", name])
+        .args(["source", "--download-only", "-q", &spec])
         .current_dir(&dir)
         .status()
         .expect("apt-get runs")
         .success();
-    assert!(ok, "apt-get source --download-only {name} (needs deb-src: scripts/setup.sh)");
+    assert!(ok, "apt-get source --download-only {spec} (needs deb-src: scripts/setup.sh)");
     find_dsc(&dir).expect("a .dsc after download")
 }
 

@@ -31,8 +31,12 @@ fn dsc_in(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.extension().is_some_and(|x| x == "dsc"))
 }
 
+/// A bare name comes from Debian 12's point release (`PKG/bookworm`), so an archive update or
+/// another machine's deb-src entries never change the trees these tests compare.
 pub fn dsc(pkg: &str) -> PathBuf {
-    let dir = cache().join("sources").join(pkg);
+    let spec = if pkg.contains(['=', '/']) { pkg.to_string() } else { format!("{pkg}/bookworm") };
+    let pkg = spec.as_str();
+    let dir = cache().join("sources").join(pkg.replace('/', "@"));
     let find = || dsc_in(&dir);
     if let Some(d) = find() {
         return d;
