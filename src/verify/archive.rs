@@ -307,19 +307,27 @@ impl Archive {
     }
 }
 
+fn os_release(image: &crate::testbed::Image) -> std::path::PathBuf {
+    image.lower.join("etc/os-release")
+}
+
+/// The testbed image's own release: `VERSION_CODENAME` of its os-release, if it names one.
+pub fn image_codename(image: &crate::testbed::Image) -> Result<Option<String>, crate::fsx::FsError> {
+    let text = crate::fsx::read_to_string(&os_release(image))?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string()))
+}
+
 /// Archive packages are installed into the testbed image's own release: a suite of another
 /// series (or distribution) would mix two releases, which no user of the update runs.
 pub fn check_image_release(
     packages: &[&crate::verify::packages::Package],
     image: &crate::testbed::Image,
 ) -> Result<(), VerifyError> {
-    let os_release = image.lower.join("etc/os-release");
-    let text = crate::fsx::read_to_string(&os_release)?;
-    let codename = text
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_default();
+    let os_release = os_release(image);
+    let codename = image_codename(image)?.unwrap_or_default();
     for p in packages {
         let Some(a) = &p.archive else { continue };
         if a.suite.series != codename {

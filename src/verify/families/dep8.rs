@@ -271,22 +271,17 @@ fn source_of(p: &Package, image: &Image) -> Result<(String, String), String> {
 
 /// The `Version:` of a .dsc.
 fn dsc_version(dsc: &Path) -> Result<String, String> {
-    let text = crate::fsx::read_to_string(dsc).map_err(|e| e.to_string())?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Version:"))
-        .map(|v| v.trim().to_string())
+    crate::build::source::field(dsc, "Version")
+        .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{} has no Version", dsc.display()))
 }
 
 /// The testbed image's own release (its `VERSION_CODENAME`), as an archive suite.
 fn release_archive(image: &Image) -> Result<Archive, String> {
-    let os_release = image.lower.join("etc/os-release");
-    let text = crate::fsx::read_to_string(&os_release).map_err(|e| e.to_string())?;
-    let codename = text
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .ok_or_else(|| format!("{} names no VERSION_CODENAME", os_release.display()))?;
+    let codename =
+        crate::verify::archive::image_codename(image).map_err(|e| e.to_string())?.ok_or_else(|| {
+            format!("{} names no VERSION_CODENAME", image.lower.join("etc/os-release").display())
+        })?;
     let suite = Suite::parse(&codename)?;
     Archive::open(&suite).map_err(|e| e.to_string())
 }
