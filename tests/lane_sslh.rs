@@ -29,13 +29,7 @@ fn verify(name: &str, args: &[&str]) -> (Output, PathBuf) {
 fn matched(out: &std::path::Path, side: &str, phase: &str) -> Vec<(String, String)> {
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
-    let run = doc["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["side"] == side && r["phase"] == phase)
-        .unwrap_or_else(|| panic!("no run {side}/{phase}: {doc:#}"))
-        .clone();
+    let run = verify_common::run_of(&doc, side, phase).clone();
     let mut got: Vec<(String, String)> = run["checks"]
         .as_array()
         .unwrap()

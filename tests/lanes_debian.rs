@@ -164,11 +164,7 @@ fn result(out: &Path) -> serde_json::Value {
 /// The outcome each check of one run matched, by check id, and the ids the run expected
 /// something of (a check with no expectation for the pair is only observed).
 fn matched(doc: &serde_json::Value, side: &str, phase: &str) -> (BTreeMap<String, String>, Vec<String>) {
-    let runs = doc["runs"].as_array().unwrap_or_else(|| panic!("no runs: {doc:#}"));
-    let run = runs
-        .iter()
-        .find(|r| r["side"] == side && r["phase"] == phase)
-        .unwrap_or_else(|| panic!("no run {side}/{phase}: {doc:#}"));
+    let run = verify_common::run_of(doc, side, phase);
     let mut got = BTreeMap::new();
     let mut expected = Vec::new();
     for c in run["checks"].as_array().unwrap() {

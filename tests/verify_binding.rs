@@ -205,12 +205,7 @@ fn a_fix_of_one_write_path_only_is_verification_failed() {
             default[0] == "target-file=pass:on" && default[1].starts_with("wce=pass:on"),
             "{name}: {default:?}"
         );
-        let points = &doc["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["side"] == "after" && r["phase"] == "off")
-            .unwrap()["checks"][0]["evidence"]["checkpoints"];
+        let points = &verify_common::run_of(&doc, "after", "off")["checks"][0]["evidence"]["checkpoints"];
         let steps: Vec<&str> =
             points.as_array().unwrap().iter().map(|p| p["after_step"].as_str().unwrap()).collect();
         assert_eq!(steps, ["export", "restart"], "{name}");

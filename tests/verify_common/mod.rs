@@ -66,11 +66,19 @@ pub fn verify_output(work: &Path, plan: &Path, before: Option<&Path>, after: &st
     run(&mut cmd)
 }
 
+/// The run of one (side, phase) in a result.json.
+pub fn run_of<'a>(doc: &'a serde_json::Value, side: &str, phase: &str) -> &'a serde_json::Value {
+    doc["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs: {doc:#}"))
+        .iter()
+        .find(|r| r["side"] == side && r["phase"] == phase)
+        .unwrap_or_else(|| panic!("no run {side}/{phase}: {doc:#}"))
+}
+
 /// The check outcomes of one (side, phase) as `id=outcome:observed`.
 pub fn checks(doc: &serde_json::Value, side: &str, phase: &str) -> Vec<String> {
-    let run =
-        doc["runs"].as_array().unwrap().iter().find(|r| r["side"] == side && r["phase"] == phase).unwrap();
-    run["checks"]
+    run_of(doc, side, phase)["checks"]
         .as_array()
         .unwrap()
         .iter()
