@@ -64,11 +64,14 @@ pub enum ApplyError {
     Patch(#[from] PatchError),
     #[error(transparent)]
     Io(#[from] FsError),
+    #[error(transparent)]
+    Manifest(#[from] crate::backport::manifest::ManifestError),
 }
 
 impl ExitCodeOf for ApplyError {
     fn exit(&self) -> Exit {
         match self {
+            ApplyError::Manifest(e) => e.exit(),
             ApplyError::DoesNotApply { .. } => Exit::NotTrue,
             ApplyError::Changelog(e) => e.exit(),
             ApplyError::DpkgParse(e) => e.exit(),
@@ -161,6 +164,14 @@ pub fn apply(
     opts: &ApplyOptions,
     rep: &dyn Reporter,
 ) -> Result<ApplyReport, ApplyError> {
+    // With several [[target]]s the version, scheme and patches depend on the one chosen.
+    if bp.is_multi() && bp.chosen.is_none() {
+        return Err(crate::backport::manifest::ManifestError::TargetNeeded {
+            path: bp.manifest_path.clone(),
+            known: bp.series().join(", "),
+        }
+        .into());
+    }
     let tree = fsx::canonicalize(tree)?;
     let paths = Paths::of(&tree);
     for w in bp.warnings() {

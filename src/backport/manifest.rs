@@ -17,6 +17,9 @@ use crate::formats::distro_info::Distro;
 use crate::formats::version::{Scheme, Version};
 use crate::fsx::{self, FsError};
 
+mod targets;
+pub use targets::{TargetEntry, TargetForm, TargetSpec};
+
 pub const MANIFEST: &str = "backport.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,10 @@ pub enum ManifestError {
     Invalid { path: PathBuf, line: usize, col: usize, message: String },
     #[error("{}:{line}: DEP-3: {message}", patch.display())]
     Dep3 { patch: PathBuf, line: usize, message: String, more: usize },
+    #[error("{}: no [[target]] with series `{series}`; the manifest's series: {known}", path.display())]
+    NoSuchTarget { path: PathBuf, series: String, known: String },
+    #[error("{}: the manifest has several [[target]]s: choose one with --target SERIES ({known})", path.display())]
+    TargetNeeded { path: PathBuf, known: String },
     #[error(transparent)]
     Io(#[from] FsError),
 }
@@ -38,8 +45,26 @@ impl ExitCodeOf for ManifestError {
     }
 }
 
+/// The manifest as read: `target` is a `[target]` table or an array of `[[target]]`s.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    name: Spanned<String>,
+    summary: String,
+    pub(crate) source: Spanned<String>,
+    plan: Option<String>,
+    #[serde(default)]
+    bugs: Bugs,
+    target: TargetForm,
+    version: VersionSpec,
+    upstream: Option<Upstream>,
+    changelog: ChangelogSpec,
+    patches: Spanned<Vec<PatchSpec>>,
+}
+
+/// The manifest, as one target sees it: with `[[target]]`s, `target`, `version.scheme`,
+/// `changelog.distribution` and the patches are the chosen target's (`Backport::for_target`).
+#[derive(Debug, Clone)]
 pub struct Manifest {
     pub name: Spanned<String>,
     pub summary: String,
@@ -47,7 +72,6 @@ pub struct Manifest {
     pub source: Spanned<String>,
     /// The verification plan, relative to the backport folder (used by `verify`).
     pub plan: Option<String>,
-    #[serde(default)]
     pub bugs: Bugs,
     pub target: Target,
     pub version: VersionSpec,
@@ -106,7 +130,7 @@ pub struct ChangelogSpec {
     pub distribution: Option<String>,
 }
 
-fn distribution<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn distribution<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if !changelog::is_distribution(&s) {
         return Err(serde::de::Error::custom(format!(
@@ -162,6 +186,11 @@ pub struct Backport {
     pub below: Option<Version>,
     /// The patches in manifest order: (file name, bytes, series position).
     pub patches: Vec<BackportPatch>,
+    /// Every `[[target]]`, in manifest order; empty for the single `[target]` form.
+    pub targets: Vec<TargetSpec>,
+    /// The `[[target]]` this view is of (`for_target`); `None` before one is chosen and for
+    /// the single form.
+    pub chosen: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,10 +220,28 @@ impl Backport {
             let (line, col) = line_col(&text, span.start);
             ManifestError::Invalid { path: manifest_path.clone(), line, col, message }
         };
-        let manifest: Manifest = toml::from_str(&text)
+        let raw: RawManifest = toml::from_str(&text)
             .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
         let version_at = |s: &Spanned<String>, key: &str| {
             s.get_ref().parse::<Version>().map_err(|e| invalid(s.span(), format!("{key}: {e}")))
+        };
+        let names: Vec<&str> = raw.patches.get_ref().iter().map(|p| p.file.get_ref().as_str()).collect();
+        let targets = targets::check(&raw.target, raw.source.get_ref(), &names, &version_at, &invalid)?;
+        let manifest = Manifest {
+            name: raw.name,
+            summary: raw.summary,
+            source: raw.source,
+            plan: raw.plan,
+            bugs: raw.bugs,
+            // Until a `[[target]]` is chosen, the view is the first one's.
+            target: match raw.target {
+                TargetForm::One(t) => t,
+                TargetForm::Many(_) => targets[0].target.clone(),
+            },
+            version: raw.version,
+            upstream: raw.upstream,
+            changelog: raw.changelog,
+            patches: raw.patches,
         };
         let target_version = version_at(&manifest.target.version, "target.version")?;
         let below = manifest.target.below.as_ref().map(|b| version_at(b, "target.below")).transpose()?;
@@ -260,7 +307,58 @@ impl Backport {
                 warnings,
             });
         }
-        Ok(Backport { dir: dir.to_path_buf(), manifest_path, manifest, target_version, below, patches })
+        Ok(Backport {
+            dir: dir.to_path_buf(),
+            manifest_path,
+            manifest,
+            target_version,
+            below,
+            patches,
+            targets,
+            chosen: None,
+        })
+    }
+
+    /// Whether the manifest has `[[target]]`s (one or more) rather than one `[target]`.
+    pub fn is_multi(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// The series of the `[[target]]`s, in manifest order.
+    pub fn series(&self) -> Vec<&str> {
+        self.targets.iter().map(|t| t.target.series.as_str()).collect()
+    }
+
+    /// The backport as target `series` sees it: its tree version, `below`, version scheme,
+    /// changelog distribution and patch list. An unknown series is bad input, naming the
+    /// manifest's series.
+    pub fn for_target(&self, series: &str) -> Result<Backport, ManifestError> {
+        let Some(t) = self.targets.iter().find(|t| t.target.series == series) else {
+            return Err(ManifestError::NoSuchTarget {
+                path: self.manifest_path.clone(),
+                series: series.to_string(),
+                known: self.series().join(", "),
+            });
+        };
+        let mut view = self.clone();
+        view.manifest.target = t.target.clone();
+        view.manifest.version.scheme = t.scheme.unwrap_or(self.manifest.version.scheme);
+        if let Some(d) = &t.distribution {
+            view.manifest.changelog.distribution = Some(d.clone());
+        }
+        if let Some(files) = &t.patches {
+            view.patches.retain(|p| files.contains(&p.name));
+        }
+        view.target_version = t.version.clone();
+        view.below = t.below.clone();
+        view.chosen = Some(series.to_string());
+        Ok(view)
+    }
+
+    /// The chosen `[[target]]`'s spec, when this is a target's view.
+    pub fn target_spec(&self) -> Option<&TargetSpec> {
+        let chosen = self.chosen.as_deref()?;
+        self.targets.iter().find(|t| t.target.series == chosen)
     }
 
     pub fn name(&self) -> &str {
@@ -280,6 +378,21 @@ impl Backport {
     /// series.
     pub fn distribution(&self) -> &str {
         self.manifest.changelog.distribution.as_deref().unwrap_or(&self.manifest.target.series)
+    }
+
+    /// Where `run --archive` takes the after packages from: the target's `pocket`, else the
+    /// distribution when it names a pocket of the series, else the distro's proposed pocket.
+    pub fn pocket(&self) -> String {
+        if let Some(p) = self.target_spec().and_then(|t| t.pocket.clone()) {
+            return p;
+        }
+        let t = &self.manifest.target;
+        targets::default_pocket(t.distro, &t.series, self.distribution())
+    }
+
+    /// The plan's testbed for this target, when its `[[target]]` overrides the plan's.
+    pub fn testbed_override(&self) -> Option<&str> {
+        self.target_spec().and_then(|t| t.testbed.as_deref())
     }
 
     /// The changelog bullets, with every listed bug referenced: a bug no bullet mentions is

@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(doc["changelog"]["bullets"][0].as_str(), Some("Add write cache option (LP: #1336568)"));
         // The schema's own parser (deny_unknown_fields, scheme and distro enums) accepts it.
         let text = crate::fsx::read_to_string(&path).unwrap();
-        let parsed: crate::backport::manifest::Manifest = toml::from_str(&text).unwrap();
+        let parsed: crate::backport::manifest::RawManifest = toml::from_str(&text).unwrap();
         assert_eq!(parsed.source.get_ref(), "cinder");
     }
 
