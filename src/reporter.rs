@@ -18,6 +18,38 @@ pub trait Reporter: Send + Sync {
     fn note(&self, msg: &str);
     /// Something that may be wrong but did not stop the stage.
     fn warn(&self, msg: &str);
+    /// This reporter's own form for one target of a multi-target run, when it has one
+    /// (JSON events carry `"target"`); `None`: lines prefixed with the series (`for_target`).
+    fn target_form(&self, _series: &str) -> Option<Box<dyn Reporter>> {
+        None
+    }
+}
+
+/// The reporter for one target of a multi-target run: every step, note and warning says
+/// its series.
+pub fn for_target<'a>(rep: &'a dyn Reporter, series: &str) -> Box<dyn Reporter + 'a> {
+    match rep.target_form(series) {
+        Some(own) => own,
+        None => Box::new(Prefixed { inner: rep, prefix: format!("{series}: ") }),
+    }
+}
+
+/// Another reporter's lines, each prefixed (a target's series).
+struct Prefixed<'a> {
+    inner: &'a dyn Reporter,
+    prefix: String,
+}
+
+impl Reporter for Prefixed<'_> {
+    fn step(&self, name: &str) -> Step {
+        self.inner.step(&format!("{}{name}", self.prefix))
+    }
+    fn note(&self, msg: &str) {
+        self.inner.note(&format!("{}{msg}", self.prefix))
+    }
+    fn warn(&self, msg: &str) {
+        self.inner.warn(&format!("{}{msg}", self.prefix))
+    }
 }
 
 /// A running step. `finish` (or drop) closes it and reports the elapsed time.
@@ -31,6 +63,8 @@ pub struct Step {
     done: bool,
     /// Counted in `OPEN` (a terminal step): uncounted when closed.
     counted: bool,
+    /// The target series a JSON event carries (multi-target runs).
+    target: Option<String>,
 }
 
 /// Terminal steps open right now: a step opened inside another is indented below it.
@@ -72,8 +106,11 @@ impl Step {
             let line = format!("{:<28} {outcome} ({:.1}s)", self.name, elapsed.as_secs_f64());
             print_line(&line);
         } else if self.json {
-            let ev = serde_json::json!({"event": "step-end", "step": self.name, "outcome": outcome,
+            let mut ev = serde_json::json!({"event": "step-end", "step": self.name, "outcome": outcome,
                 "seconds": elapsed.as_secs_f64()});
+            if let Some(t) = &self.target {
+                ev["target"] = t.as_str().into();
+            }
             println!("{ev}");
         }
         elapsed
@@ -99,6 +136,7 @@ impl Reporter for Quiet {
             plain: false,
             done: false,
             counted: false,
+            target: None,
         }
     }
     fn note(&self, _msg: &str) {}
@@ -174,6 +212,7 @@ impl Reporter for Terminal {
             plain,
             done: false,
             counted: true,
+            target: None,
         }
     }
     fn note(&self, msg: &str) {
@@ -193,22 +232,54 @@ pub struct JsonEvents;
 
 impl Reporter for JsonEvents {
     fn step(&self, name: &str) -> Step {
-        println!("{}", serde_json::json!({"event": "step-start", "step": name}));
-        Step {
-            name: name.to_string(),
-            started: Instant::now(),
-            bar: None,
-            json: true,
-            plain: false,
-            done: false,
-            counted: false,
-        }
+        json_step(name, None)
     }
     fn note(&self, msg: &str) {
-        println!("{}", serde_json::json!({"event": "note", "message": msg}));
+        json_event(serde_json::json!({"event": "note", "message": msg}), None);
     }
     fn warn(&self, msg: &str) {
-        println!("{}", serde_json::json!({"event": "warning", "message": msg}));
+        json_event(serde_json::json!({"event": "warning", "message": msg}), None);
+    }
+    fn target_form(&self, series: &str) -> Option<Box<dyn Reporter>> {
+        Some(Box::new(JsonEventsFor { target: series.to_string() }))
+    }
+}
+
+/// The events of one target of a multi-target run: each carries `"target": SERIES`.
+pub struct JsonEventsFor {
+    pub target: String,
+}
+
+impl Reporter for JsonEventsFor {
+    fn step(&self, name: &str) -> Step {
+        json_step(name, Some(&self.target))
+    }
+    fn note(&self, msg: &str) {
+        json_event(serde_json::json!({"event": "note", "message": msg}), Some(&self.target));
+    }
+    fn warn(&self, msg: &str) {
+        json_event(serde_json::json!({"event": "warning", "message": msg}), Some(&self.target));
+    }
+}
+
+fn json_event(mut ev: serde_json::Value, target: Option<&str>) {
+    if let Some(t) = target {
+        ev["target"] = t.into();
+    }
+    println!("{ev}");
+}
+
+fn json_step(name: &str, target: Option<&str>) -> Step {
+    json_event(serde_json::json!({"event": "step-start", "step": name}), target);
+    Step {
+        name: name.to_string(),
+        started: Instant::now(),
+        bar: None,
+        json: true,
+        plain: false,
+        done: false,
+        counted: false,
+        target: target.map(str::to_string),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct ApplyArgs {
     /// The next series' version: the new version must sort below it (overrides target.below).
     #[arg(long, value_name = "VERSION")]
     pub below: Option<String>,
+    /// The `[[target]]` to apply for (its series), when the manifest has several.
+    #[arg(long, value_name = "SERIES")]
+    pub target: Option<String>,
     /// Then export this verification plan into the tree as DEP-8 tests (`srukit export dep8`).
     #[arg(long, value_name = "PLAN", conflicts_with = "dry_run")]
     pub with_dep8: Option<PathBuf>,
@@ -38,6 +41,21 @@ pub struct ApplyArgs {
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let below = args.below.as_deref().map(str::parse::<Version>).transpose().context("--below")?;
     let bp = Backport::load(&args.backport)?;
+    let bp = match &args.target {
+        Some(series) if bp.is_multi() => bp.for_target(series)?,
+        Some(series) => {
+            // The single form has one series: naming it is fine, naming another is a mistake.
+            if series != &bp.manifest.target.series {
+                anyhow::bail!(crate::backport::manifest::ManifestError::NoSuchTarget {
+                    path: bp.manifest_path.clone(),
+                    series: series.clone(),
+                    known: bp.manifest.target.series.clone(),
+                });
+            }
+            bp
+        }
+        None => bp,
+    };
     let opts = ApplyOptions { dry_run: args.dry_run, push: args.push, below };
     if let Some(plan) = &args.with_dep8 {
         // A plan that cannot be exported stops here, before the tree changes.

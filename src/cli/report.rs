@@ -57,6 +57,9 @@ pub fn run(args: ReportArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
         )
         .into());
     };
+    if report::combined::is_combined(result_dir) {
+        return run_combined(&args, result_dir);
+    }
     let result = report::load(result_dir)?;
     let text = report::render(&result, args.format, args.series.as_deref())?;
     let tag = result.tag(args.series.as_deref());
@@ -147,4 +150,35 @@ fn junit(s: &dep8::Summary) -> anyhow::Result<String> {
         report.add_test_suite(suite);
     }
     Ok(report.to_string()?)
+}
+
+/// A multi-target run's `OUT/result.json`: a section and a tag per series.
+fn run_combined(args: &ReportArgs, path: &std::path::Path) -> anyhow::Result<Outcome> {
+    let (combined, base) = report::combined::load(path)?;
+    let text = report::combined::render(&combined, &base, args.format)?;
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsx::create_dir_all(dir)?;
+        }
+        fsx::write_atomic(out, &text)
+            .with_context(|| format!("writing the {} report", args.format.as_str()))?;
+    }
+    let tags: Vec<String> = combined.targets.iter().filter_map(|t| t.tag.clone()).collect();
+    let summary = Summary {
+        format: args.format,
+        verdict: combined.verdict.as_str(),
+        tag: (!tags.is_empty()).then(|| tags.join(" ")),
+        out: args.out.as_ref(),
+        report: if args.out.is_none() { Some(&text) } else { None },
+    };
+    let human = match &args.out {
+        Some(out) => format!(
+            "wrote the {} report to {} (verdict {})\n",
+            args.format.as_str(),
+            out.display(),
+            combined.verdict.as_str()
+        ),
+        None => text.clone(),
+    };
+    Ok(Outcome::new(Exit::Success, &summary, human))
 }

@@ -4,8 +4,10 @@
 //! stage owns a dir under `--out` with a `stage.json`; a stage whose inputs did not change
 //! is skipped, and `--from STAGE` resumes there.
 
+pub mod archive;
 pub mod resolve;
 pub mod stage;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,10 +79,18 @@ pub struct Options {
     /// Default: `./srukit-out/<backport name>`.
     pub out: Option<PathBuf>,
     pub from: Option<Stage>,
+    /// How many verification testbeds run at once within a target.
     pub jobs: usize,
+    /// How many targets run at once (multi-target manifests); `None`: the number of targets,
+    /// at most 2.
+    pub target_jobs: Option<usize>,
+    /// The `[[target]]` series to run; empty: all.
+    pub targets: Vec<String>,
+    /// Verify the archive's packages (release vs the target's pocket): no build.
+    pub archive: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StageSummary {
     pub stage: Stage,
     /// `ran`, `skipped` (inputs unchanged) or `resumed` (before `--from`).
@@ -89,7 +99,7 @@ pub struct StageSummary {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PipelineReport {
     pub backport: String,
     pub out: PathBuf,
@@ -109,112 +119,226 @@ pub struct PipelineReport {
     pub seconds: f64,
 }
 
+/// `srukit run` for a single-`[target]` manifest: the stages in `OUT/<stage>/`.
 pub fn run(opts: &Options, rep: &dyn Reporter) -> Result<PipelineReport, PipelineError> {
     let started = Instant::now();
     // Everything the user gave is read and checked before any stage writes anything.
     let bp = Backport::load(&opts.backport)?;
+    if bp.is_multi() {
+        return Err(PipelineError::Input(format!(
+            "{}: the manifest has [[target]]s: run them with `srukit run` (targets::run_all)",
+            bp.manifest_path.display()
+        )));
+    }
+    if opts.targets.iter().any(|t| t != &bp.manifest.target.series) {
+        return Err(PipelineError::Input(format!(
+            "--target {}: the manifest's one target is {}",
+            opts.targets.join(","),
+            bp.manifest.target.series
+        )));
+    }
     let plan_path = plan_path(&bp)?;
     let plan = Plan::load(&plan_path)?;
-    let source = resolve::locate(&bp, opts.tree.as_deref(), opts.source.as_deref())?;
     let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("srukit-out").join(bp.name()));
+    let archive = if opts.archive { Some(archive::check(&bp, &plan)?) } else { None };
+    let source = match &archive {
+        Some(_) => None,
+        None => Some(resolve::locate(&bp, opts.tree.as_deref(), opts.source.as_deref())?),
+    };
     fsx::create_dir_all(&out)?;
     let out = fsx::canonicalize(&out)?;
-    let mut p = Pipeline { out: out.clone(), from: opts.from, rep, stages: Vec::new() };
+    let one = One { bp: &bp, plan: &plan, plan_path: &plan_path, out, from: opts.from, jobs: opts.jobs };
+    let mut report = match archive {
+        Some(sides) => one.run_archive(&sides, rep)?,
+        None => one.run(source.expect("a tree unless --archive"), rep)?,
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
 
-    let mut resolve_in = InputHash::default().tree("tree", &source.tree)?;
-    if let Some(script) = &source.make_orig {
-        resolve_in = resolve_in.file("make-orig", script)?;
-    }
-    let resolve_in = resolve_in.finish();
-    let resolved = p.staged(Stage::Resolve, &resolve_in, |dir| {
-        fsx::copy_tree(&source.tree, &dir.join("tree"))?;
-        // Beside the tree copy, where both builds look for it.
-        let made = resolve::make_orig(&source, dir)?;
-        Ok(serde_json::json!({ "source": source.described, "orig_made": made }))
-    })?;
-    let before_tree = Stage::Resolve.dir(&out).join("tree");
-    // The after tree is elsewhere: its build looks for the orig where the before build found it.
-    let mut orig_dirs = source.orig_dirs.clone();
-    orig_dirs.push(Stage::Resolve.dir(&out));
+/// One target's pipeline: its backport view, plan, and stage dirs under `out`.
+pub(crate) struct One<'a> {
+    pub bp: &'a Backport,
+    pub plan: &'a Plan,
+    pub plan_path: &'a Path,
+    pub out: PathBuf,
+    pub from: Option<Stage>,
+    pub jobs: usize,
+}
 
-    let build_testbed = build_testbed(&bp);
-    let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
-    let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
-        let rep = &InStage::new(rep, Stage::BuildBefore);
-        let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
-        Ok(serde_json::json!({ "version": m.version }))
-    })?;
-
-    let apply_in =
-        InputHash::default().text("resolved", &resolved.inputs).tree("backport", &bp.dir)?.finish();
-    let applied = p.staged(Stage::Apply, &apply_in, |dir| {
-        let tree = dir.join("tree");
-        fsx::copy_tree(&before_tree, &tree)?;
-        let report = apply(&bp, &tree, &ApplyOptions::default(), &InStage::new(rep, Stage::Apply))?;
-        Ok(serde_json::to_value(&report).unwrap_or_default())
-    })?;
-    let after_tree = Stage::Apply.dir(&out).join("tree");
-
-    let build_after_in = chain(&applied, "build", BUILD_TESTBED);
-    let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
-        let rep = &InStage::new(rep, Stage::BuildAfter);
-        let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
-        Ok(serde_json::json!({ "version": m.version }))
-    })?;
-
-    let verify_in = InputHash::default()
-        .text("before", &built_before.inputs)
-        .text("after", &built_after.inputs)
-        .file("plan", &plan_path)?
-        .text("srukit", env!("CARGO_PKG_VERSION"))
-        .finish();
-    let info = plan_info(&bp, &plan_path);
-    let verified = p.in_place(Stage::Verify, &verify_in, |dir| {
-        let result = engine::verify(
-            &plan,
-            &engine::Options {
-                before: Some(PackageSource::Dir(Stage::BuildBefore.dir(&out))),
-                after: Some(PackageSource::Dir(Stage::BuildAfter.dir(&out))),
-                only: None,
-                out: dir.to_path_buf(),
-                jobs: opts.jobs,
-                backend: None,
-                info: Some(info.clone()),
-            },
-            &InStage::new(rep, Stage::Verify),
-        )?;
-        Ok(serde_json::json!({ "verdict": result.verdict }))
-    })?;
-    let result = report::load(&Stage::Verify.dir(&out))?;
-
-    let report_in = chain(&verified, "formats", "launchpad markdown json junit");
-    let series = bp.manifest.target.series.clone();
-    p.staged(Stage::Report, &report_in, |dir| {
-        for (format, file) in REPORTS {
-            let text = report::render(&result, *format, Some(&series))?;
-            fsx::write(&dir.join(file), text)?;
+impl One<'_> {
+    pub(crate) fn run(
+        &self,
+        source: resolve::Source,
+        rep: &dyn Reporter,
+    ) -> Result<PipelineReport, PipelineError> {
+        let started = Instant::now();
+        let (bp, plan_path, out) = (self.bp, self.plan_path, self.out.clone());
+        let mut p = Pipeline { out: out.clone(), from: self.from, rep, stages: Vec::new() };
+        let mut resolve_in = InputHash::default().tree("tree", &source.tree)?;
+        if let Some(script) = &source.make_orig {
+            resolve_in = resolve_in.file("make-orig", script)?;
         }
-        Ok(serde_json::json!({ "files": REPORTS.iter().map(|(_, f)| *f).collect::<Vec<_>>() }))
-    })?;
+        let resolve_in = resolve_in.finish();
+        let resolved = p.staged(Stage::Resolve, &resolve_in, |dir| {
+            fsx::copy_tree(&source.tree, &dir.join("tree"))?;
+            // Beside the tree copy, where both builds look for it.
+            let made = resolve::make_orig(&source, dir)?;
+            Ok(serde_json::json!({ "source": source.described, "orig_made": made }))
+        })?;
+        let before_tree = Stage::Resolve.dir(&out).join("tree");
+        // The after tree is elsewhere: its build looks for the orig where the before build found it.
+        let mut orig_dirs = source.orig_dirs.clone();
+        orig_dirs.push(Stage::Resolve.dir(&out));
 
-    Ok(PipelineReport {
-        backport: bp.name().to_string(),
-        tree: source.described,
-        before_version: version_of(&built_before),
-        after_version: version_of(&built_after),
-        verdict: result.verdict,
-        reason: result.reason.clone(),
-        tag: result.tag(Some(&series)),
-        provenance: result.provenance(),
-        would_tag: result.would_tag(Some(&series)),
-        reports: REPORTS
-            .iter()
-            .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
-            .collect(),
-        stages: p.stages,
-        out,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        let build_testbed = build_testbed(&bp);
+        let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
+        let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
+            let rep = &InStage::new(rep, Stage::BuildBefore);
+            let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
+            Ok(serde_json::json!({ "version": m.version }))
+        })?;
+
+        let apply_in =
+            InputHash::default().text("resolved", &resolved.inputs).tree("backport", &bp.dir)?.finish();
+        let applied = p.staged(Stage::Apply, &apply_in, |dir| {
+            let tree = dir.join("tree");
+            fsx::copy_tree(&before_tree, &tree)?;
+            let report = apply(&bp, &tree, &ApplyOptions::default(), &InStage::new(rep, Stage::Apply))?;
+            Ok(serde_json::to_value(&report).unwrap_or_default())
+        })?;
+        let after_tree = Stage::Apply.dir(&out).join("tree");
+
+        let build_after_in = chain(&applied, "build", BUILD_TESTBED);
+        let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
+            let rep = &InStage::new(rep, Stage::BuildAfter);
+            let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
+            Ok(serde_json::json!({ "version": m.version }))
+        })?;
+
+        let verify_in = InputHash::default()
+            .text("before", &built_before.inputs)
+            .text("after", &built_after.inputs)
+            .file("plan", plan_path)?;
+        let before = PackageSource::Dir(Stage::BuildBefore.dir(&out));
+        let after = PackageSource::Dir(Stage::BuildAfter.dir(&out));
+        let result = self.verify_and_report(&mut p, verify_in, before, after, rep)?;
+        let series = bp.manifest.target.series.clone();
+
+        Ok(PipelineReport {
+            backport: bp.name().to_string(),
+            tree: source.described,
+            before_version: version_of(&built_before),
+            after_version: version_of(&built_after),
+            verdict: result.verdict,
+            reason: result.reason.clone(),
+            tag: result.tag(Some(&series)),
+            provenance: result.provenance(),
+            would_tag: result.would_tag(Some(&series)),
+            reports: REPORTS
+                .iter()
+                .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
+                .collect(),
+            stages: p.stages,
+            out,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+impl One<'_> {
+    /// The verify and report stages, on the sides' packages; `verify_in` holds what decided
+    /// the packages.
+    fn verify_and_report(
+        &self,
+        p: &mut Pipeline,
+        verify_in: InputHash,
+        before: PackageSource,
+        after: PackageSource,
+        rep: &dyn Reporter,
+    ) -> Result<crate::verify::result::VerifyResult, PipelineError> {
+        let (bp, plan, out) = (self.bp, self.plan, &self.out);
+        let mut verify_in = verify_in.text("srukit", env!("CARGO_PKG_VERSION"));
+        // Only an override joins the hash: a single-target run's stages stay as they were.
+        if bp.testbed_override().is_some() {
+            verify_in = verify_in.text("testbed", &plan.raw.testbed);
+        }
+        let verify_in = verify_in.finish();
+        let info = plan_info(bp, self.plan_path);
+        let verified = p.in_place(Stage::Verify, &verify_in, |dir| {
+            let result = engine::verify(
+                plan,
+                &engine::Options {
+                    before: Some(before),
+                    after: Some(after),
+                    only: None,
+                    out: dir.to_path_buf(),
+                    jobs: self.jobs,
+                    backend: None,
+                    info: Some(info.clone()),
+                },
+                &InStage::new(rep, Stage::Verify),
+            )?;
+            Ok(serde_json::json!({ "verdict": result.verdict }))
+        })?;
+        let result = report::load(&Stage::Verify.dir(out))?;
+        let report_in = chain(&verified, "formats", "launchpad markdown json junit");
+        let series = bp.manifest.target.series.clone();
+        p.staged(Stage::Report, &report_in, |dir| {
+            for (format, file) in REPORTS {
+                let text = report::render(&result, *format, Some(&series))?;
+                fsx::write(&dir.join(file), text)?;
+            }
+            Ok(serde_json::json!({ "files": REPORTS.iter().map(|(_, f)| *f).collect::<Vec<_>>() }))
+        })?;
+        Ok(result)
+    }
+
+    /// `--archive`: the release's packages against the pocket's, no build; the stages are
+    /// verify and report.
+    pub(crate) fn run_archive(
+        &self,
+        sides: &archive::Sides,
+        rep: &dyn Reporter,
+    ) -> Result<PipelineReport, PipelineError> {
+        let started = Instant::now();
+        let out = self.out.clone();
+        let mut p = Pipeline { out: out.clone(), from: self.from, rep, stages: Vec::new() };
+        // The archive moves: the resolved versions are the inputs, so a new upload reruns.
+        let verify_in = InputHash::default()
+            .text("before", &sides.before.describe())
+            .text("before-version", &sides.before_version)
+            .text("after", &sides.after.describe())
+            .file("plan", self.plan_path)?;
+        let result =
+            self.verify_and_report(&mut p, verify_in, sides.before.clone(), sides.after.clone(), rep)?;
+        let series = self.bp.manifest.target.series.clone();
+        let version = |side| {
+            result
+                .side(side)
+                .and_then(|s| s.packages.iter().find(|p| p.name == sides.package))
+                .map(|p| p.version.clone())
+                .unwrap_or_default()
+        };
+        Ok(PipelineReport {
+            backport: self.bp.name().to_string(),
+            tree: format!("{} and {}", sides.before.describe(), sides.after.describe()),
+            before_version: version(crate::verify::result::Side::Before),
+            after_version: version(crate::verify::result::Side::After),
+            verdict: result.verdict,
+            reason: result.reason.clone(),
+            tag: result.tag(Some(&series)),
+            provenance: result.provenance(),
+            would_tag: result.would_tag(Some(&series)),
+            reports: REPORTS
+                .iter()
+                .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
+                .collect(),
+            stages: p.stages,
+            out,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 const REPORTS: &[(Format, &str)] = &[

@@ -72,7 +72,7 @@ fn suite(r: &VerifyResult, run: &Run) -> TestSuite {
     suite
 }
 
-fn status(c: &CheckResult) -> TestCaseStatus {
+pub(super) fn status(c: &CheckResult) -> TestCaseStatus {
     let kind = match c.outcome {
         Outcome::Pass => return TestCaseStatus::success(),
         // The plan expects nothing of this check here: nothing was asserted, so it is
@@ -108,14 +108,14 @@ fn status(c: &CheckResult) -> TestCaseStatus {
     status
 }
 
-fn secs(s: f64) -> Duration {
+pub(super) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(if s.is_finite() && s > 0.0 { s } else { 0.0 })
 }
 
 /// Jenkins's JUnit schema (xunit-plugin junit-10.xsd, which GitLab's parser also accepts)
 /// declares no `skipped` attribute on `<testsuites>`, and quick-junit always writes one. The
 /// count stays on each `<testsuite>` (where the schema has it): the checks observed only.
-fn drop_root_skipped(xml: String) -> String {
+pub(super) fn drop_root_skipped(xml: String) -> String {
     let Some(start) = xml.find("<testsuites") else { return xml };
     let end = xml[start..].find('>').map(|e| start + e).unwrap_or(xml.len());
     let root = &xml[start..end];

@@ -11,6 +11,7 @@ use crate::verify::result::{OLDEST_READABLE, SCHEMA_VERSION, VerifyResult};
 mod evidence;
 mod gate;
 pub use evidence::versions_line;
+pub mod combined;
 mod junit;
 mod launchpad;
 mod markdown;

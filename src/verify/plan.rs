@@ -260,6 +260,22 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The plan run on another testbed (a `[[target]]`'s `testbed`): the definition is found
+    /// as `load` finds the plan's own, and an unknown name is an error naming the plan.
+    pub fn with_testbed(mut self, name: &str) -> Result<Plan, PlanError> {
+        let near = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let found =
+            crate::testbed::definition::find_near(name, Some(near)).map_err(|e| PlanError::Invalid {
+                path: self.path.clone(),
+                line: 1,
+                column: None,
+                message: format!("unknown testbed `{name}` (a target's override): {e}"),
+            })?;
+        self.raw.testbed = name.to_string();
+        self.testbed_definition = Some(found);
+        Ok(self)
+    }
+
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
         let mut raw: RawPlan = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
         let spans: Spans = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;

@@ -128,7 +128,10 @@ pub(super) fn check(
             None => None,
             Some(list) => {
                 if list.get_ref().is_empty() {
-                    return Err(invalid(list.span(), "target.patches: a target carries at least one patch".into()));
+                    return Err(invalid(
+                        list.span(),
+                        "target.patches: a target carries at least one patch".into(),
+                    ));
                 }
                 let mut names: Vec<String> = Vec::new();
                 for name in list.get_ref() {
@@ -306,8 +309,16 @@ mod load_tests {
         let table: &[(String, &str, &str)] = &[
             // Both forms: toml itself refuses a key defined as a table and an array.
             (manifest(&format!("{one}{TWO}")), ":9:1: ", "duplicate key"),
-            (manifest(&TWO.replace("\"trixie\"", "\"bookworm\"")), ":14:10: ", "`bookworm` is already a [[target]]"),
-            (manifest(&TWO.replace("[\"b.patch\"]", "[\"c.patch\"]")), ":17:12: ", "`c.patch` is not a [[patches]] file"),
+            (
+                manifest(&TWO.replace("\"trixie\"", "\"bookworm\"")),
+                ":14:10: ",
+                "`bookworm` is already a [[target]]",
+            ),
+            (
+                manifest(&TWO.replace("[\"b.patch\"]", "[\"c.patch\"]")),
+                ":17:12: ",
+                "`c.patch` is not a [[patches]] file",
+            ),
             (
                 manifest(&TWO.replace("[\"b.patch\"]", "[\"b.patch\", \"a.patch\"]")),
                 ":17:11: ",
@@ -323,7 +334,9 @@ mod load_tests {
                 "not a pocket of trixie",
             ),
             (
-                manifest(&TWO.replace("fixture = \"f/unzip\"\n", "fixture = \"f\"\nsource = \"unzip=6.0-29\"\n")),
+                manifest(
+                    &TWO.replace("fixture = \"f/unzip\"\n", "fixture = \"f\"\nsource = \"unzip=6.0-29\"\n"),
+                ),
                 ":16:11: ",
                 "`fixture` or `source`",
             ),
@@ -343,6 +356,9 @@ mod load_tests {
         assert_eq!(b.pocket(), "bookworm-proposed-updates");
         // The single form knows no `[[target]]` key.
         let err = load(&manifest(&format!("{one}testbed = \"x\"\n"))).unwrap_err().to_string();
-        assert!(err.contains(&format!("{MANIFEST}:9:1: ")) && err.contains("unknown field `testbed`"), "{err}");
+        assert!(
+            err.contains(&format!("{MANIFEST}:9:1: ")) && err.contains("unknown field `testbed`"),
+            "{err}"
+        );
     }
 }
