@@ -4,6 +4,11 @@
 //! not true" from "you called me wrong" from "I could not run at all". This floor knows no
 //! stage: the list of stage error types lives at the top (`cli::exit_code`), where every
 //! stage is already known, and is handed to `exit_of_chain`.
+//!
+//! `srukit run` over several `[[target]]`s exits with the worst target's code: the highest
+//! of the codes each target alone would give (a verdict's as `verify` maps it, a target's
+//! error by its type), so one target's unverified patch (1) or broken testbed (3) is never
+//! hidden by another target's success. Bad input found before any target starts is 2.
 
 use std::error::Error;
 

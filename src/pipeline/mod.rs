@@ -191,7 +191,7 @@ impl One<'_> {
         let mut orig_dirs = source.orig_dirs.clone();
         orig_dirs.push(Stage::Resolve.dir(&out));
 
-        let build_testbed = build_testbed(&bp);
+        let build_testbed = build_testbed(bp);
         let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
         let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
             let rep = &InStage::new(rep, Stage::BuildBefore);
@@ -204,7 +204,7 @@ impl One<'_> {
         let applied = p.staged(Stage::Apply, &apply_in, |dir| {
             let tree = dir.join("tree");
             fsx::copy_tree(&before_tree, &tree)?;
-            let report = apply(&bp, &tree, &ApplyOptions::default(), &InStage::new(rep, Stage::Apply))?;
+            let report = apply(bp, &tree, &ApplyOptions::default(), &InStage::new(rep, Stage::Apply))?;
             Ok(serde_json::to_value(&report).unwrap_or_default())
         })?;
         let after_tree = Stage::Apply.dir(&out).join("tree");

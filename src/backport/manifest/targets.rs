@@ -80,13 +80,16 @@ pub struct TargetSpec {
     pub pocket: Option<String>,
 }
 
+/// Parses a version at a span (`key` names it in the error).
+pub(super) type VersionAt<'a> = dyn Fn(&Spanned<String>, &str) -> Result<Version, ManifestError> + 'a;
+
 /// Checks the `[[target]]`s (nothing to check beyond serde for one `[target]`, which yields
 /// no specs). `invalid` places a message at a span of the manifest.
 pub(super) fn check(
     form: &TargetForm,
     source: &str,
     patch_files: &[&str],
-    version_at: &dyn Fn(&Spanned<String>, &str) -> Result<Version, ManifestError>,
+    version_at: &VersionAt,
     invalid: &dyn Fn(Range<usize>, String) -> ManifestError,
 ) -> Result<Vec<TargetSpec>, ManifestError> {
     let entries = match form {
