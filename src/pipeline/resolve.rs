@@ -10,6 +10,7 @@ use crate::pipeline::PipelineError;
 use crate::process::Cmd;
 
 /// A resolved tree and the dirs where its orig tarball may be.
+#[derive(Debug, Clone)]
 pub struct Source {
     pub tree: PathBuf,
     pub orig_dirs: Vec<PathBuf>,

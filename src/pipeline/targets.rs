@@ -90,6 +90,9 @@ struct Ready {
     plan: TargetPlan,
     test_plan: Plan,
     archive: Option<archive::Sides>,
+    /// The fixture tree, found before anything starts; `None` for `--archive` and for a
+    /// `source = "PKG=VERSION"` tree, which the target's thread downloads.
+    fixture: Option<resolve::Source>,
 }
 
 pub fn run_all(opts: &Options, rep: &dyn Reporter) -> Result<MultiReport, PipelineError> {
@@ -122,7 +125,16 @@ pub fn run_all(opts: &Options, rep: &dyn Reporter) -> Result<MultiReport, Pipeli
             None => plan.clone(),
         };
         let archive = if opts.archive { Some(archive::check(&t.backport, &test_plan)?) } else { None };
-        ready.push(Ready { plan: t, test_plan, archive });
+        let from_apt = t.backport.target_spec().is_some_and(|s| s.source.is_some());
+        let fixture = if archive.is_none() && !from_apt {
+            Some(resolve::locate(&t.backport, None, None).map_err(|e| match e {
+                PipelineError::Input(m) => PipelineError::Input(format!("target {}: {m}", t.series)),
+                e => e,
+            })?)
+        } else {
+            None
+        };
+        ready.push(Ready { plan: t, test_plan, archive, fixture });
     }
     let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("srukit-out").join(bp.name()));
     fsx::create_dir_all(&out)?;
@@ -245,15 +257,12 @@ fn run_target(
         from: opts.from,
         jobs: opts.jobs,
     };
-    match &r.archive {
-        Some(sides) => one.run_archive(sides, rep),
-        None => {
-            let source = resolve::locate(
-                &r.plan.backport,
-                None,
-                r.plan.backport.target_spec().and_then(|t| t.source.as_deref()),
-            )?;
-            one.run(source, rep)
+    match (&r.archive, &r.fixture) {
+        (Some(sides), _) => one.run_archive(sides, rep),
+        (None, Some(fixture)) => one.run(fixture.clone(), rep),
+        (None, None) => {
+            let spec = r.plan.backport.target_spec().and_then(|t| t.source.as_deref());
+            one.run(resolve::locate(&r.plan.backport, None, spec)?, rep)
         }
     }
 }
@@ -278,12 +287,6 @@ fn write_combined(
     fsx::write_atomic(&path, c.to_json_pretty())?;
     files.insert("json".into(), path);
     Ok(files)
-}
-
-impl ExitCodeOf for MultiReport {
-    fn exit(&self) -> Exit {
-        self.exit
-    }
 }
 
 /// A verdict's exit code, as `verify` documents it.
