@@ -9,6 +9,8 @@ pub mod resolve;
 pub mod stage;
 pub mod targets;
 
+pub use targets::{TargetPlan, targets};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
