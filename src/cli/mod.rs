@@ -11,7 +11,9 @@ use crate::reporter::{Quiet, Reporter, Terminal};
 pub mod apply;
 pub mod backport;
 pub mod build;
+pub mod debci;
 pub mod dep3;
+pub mod dispatch;
 pub mod exit_code;
 pub mod export;
 pub mod generate;
@@ -77,6 +79,9 @@ pub enum Command {
     Export(export::Command),
     /// The whole pipeline for a backport folder: build old, apply, build new, verify, report.
     Run(run::RunArgs),
+    #[command(subcommand)]
+    Debci(debci::Command),
+    Dispatch(dispatch::DispatchArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
@@ -144,5 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Build(args) => build::run(args, &ctx),
         Command::Export(cmd) => export::run(cmd, &ctx),
+        Command::Debci(cmd) => debci::run(cmd, &ctx),
+        Command::Dispatch(args) => dispatch::run(args, &ctx),
     }
 }
