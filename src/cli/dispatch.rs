@@ -25,6 +25,10 @@ pub struct DispatchArgs {
     /// Seconds to wait for every job.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
+    /// Enqueue nothing: wait for and fold the jobs of the last dispatch of each RUN_OUT
+    /// (RUN_OUT/dispatch/jobs.json), e.g. after the engine was restarted.
+    #[arg(long, requires = "wait")]
+    pub resume: bool,
 }
 
 #[derive(Serialize)]
@@ -35,22 +39,39 @@ struct Summary {
 }
 
 pub fn run(args: DispatchArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-    // Every run out dir is read before anything is published or enqueued.
+    // Every run out dir is read before the engine is asked anything.
     let mut runs = Vec::new();
-    for out in &args.run_out {
-        let abs = crate::fsx::canonicalize(out)?;
-        let targets = layout::targets(&abs)?;
-        runs.push((abs, targets));
+    if !args.resume {
+        for out in &args.run_out {
+            let abs = crate::fsx::canonicalize(out)?;
+            let targets = layout::targets(&abs)?;
+            runs.push((abs, targets));
+        }
     }
     let state = State::load(&args.state)?;
     let paths = Paths::new(&state.state_dir);
-    let mut planned = Vec::new();
-    for (out, targets) in &runs {
-        for t in targets {
-            planned.extend(jobs::plan_target(&paths, &state, out, t)?);
+    let mut outs = Vec::new();
+    let mut all = Vec::new();
+    if args.resume {
+        for out in &args.run_out {
+            let abs = crate::fsx::canonicalize(out)?;
+            all.extend(jobs::load(&abs)?);
+            outs.push(abs);
+        }
+    } else {
+        let mut planned = Vec::new();
+        for (out, targets) in &runs {
+            for t in targets {
+                planned.extend(jobs::plan_target(&paths, &state, out, t)?);
+            }
+        }
+        all = jobs::enqueue(&paths, planned)?;
+        for (out, _) in &runs {
+            let mine: Vec<jobs::Job> = all.iter().filter(|j| &j.run_out == out).cloned().collect();
+            jobs::save(out, &mine)?;
+            outs.push(out.clone());
         }
     }
-    let mut all = jobs::enqueue(&paths, planned)?;
     if !args.wait {
         let mut text = String::new();
         for j in &all {
@@ -62,7 +83,7 @@ pub fn run(args: DispatchArgs, _ctx: &Ctx) -> anyhow::Result<Outcome> {
     jobs::wait(&paths, &mut all, Duration::from_secs(args.timeout))?;
     let mut results = Vec::new();
     let mut text = String::new();
-    for (out, _) in &runs {
+    for out in &outs {
         let mine: Vec<jobs::Job> = all.iter().filter(|j| &j.run_out == out).cloned().collect();
         let r = fold::fold(out, &mine)?;
         let _ = writeln!(text, "{}:", out.display());

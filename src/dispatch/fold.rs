@@ -32,8 +32,9 @@ pub struct JobRecord {
     /// The backend's own clock around autopkgtest (srukit-timing in the job's artifacts).
     pub started: Option<f64>,
     pub ended: Option<f64>,
-    /// Enqueue to start: what the engine costs a job.
-    pub overhead_seconds: Option<f64>,
+    /// debci's creation of the job to the backend's start: the queue wait plus what the
+    /// engine costs the job (bench/matrix separates the two per worker).
+    pub queued_seconds: Option<f64>,
     pub test_seconds: Option<f64>,
     pub results: PathBuf,
 }
@@ -111,7 +112,7 @@ fn record(job: &Job, dir: &Path) -> JobRecord {
         status: row.and_then(|r| r.status.clone()),
         message: row.and_then(|r| r.message.clone()),
         worker: row.and_then(|r| r.worker.clone()),
-        overhead_seconds: started.zip(epoch_of(&enqueued)).map(|(s, e)| s - e),
+        queued_seconds: started.zip(epoch_of(&enqueued)).map(|(s, e)| s - e),
         enqueued,
         started,
         ended,
@@ -206,7 +207,7 @@ pub fn render(r: &DispatchResult) -> String {
             j.side,
             j.status.as_deref().unwrap_or("no result"),
             j.worker.as_deref().unwrap_or("?"),
-            j.overhead_seconds.map(|s| format!("{s:.2}s")).unwrap_or_else(|| "?".into()),
+            j.queued_seconds.map(|s| format!("{s:.2}s")).unwrap_or_else(|| "?".into()),
             j.test_seconds.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "?".into()),
         );
     }

@@ -19,7 +19,7 @@ use crate::verify::export::{self, ExportOptions};
 pub const SIDES: [&str; 2] = ["before", "after"];
 
 /// One job as dispatch planned and enqueued it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: u64,
     pub run_out: PathBuf,
@@ -146,6 +146,25 @@ pub fn enqueue(paths: &Paths, planned: Vec<(debci::NewJob, Job)>) -> Result<Vec<
             j
         })
         .collect())
+}
+
+/// The jobs of a run out dir's last dispatch: `RUN_OUT/dispatch/jobs.json`.
+pub fn jobs_file(run_out: &Path) -> PathBuf {
+    run_out.join("dispatch/jobs.json")
+}
+
+pub fn save(run_out: &Path, jobs: &[Job]) -> Result<()> {
+    fsx::create_dir_all(&run_out.join("dispatch"))?;
+    let text = serde_json::to_string_pretty(jobs).map_err(|e| DispatchError::Debci(e.to_string()))?;
+    fsx::write_atomic(&jobs_file(run_out), text + "\n")?;
+    Ok(())
+}
+
+pub fn load(run_out: &Path) -> Result<Vec<Job>> {
+    let f = jobs_file(run_out);
+    let text = fsx::read_to_string(&f)
+        .map_err(|e| DispatchError::BadRunOut { path: f.clone(), message: format!("no earlier dispatch ({e})") })?;
+    serde_json::from_str(&text).map_err(|e| DispatchError::BadRunOut { path: f, message: e.to_string() })
 }
 
 /// Waits until debci has a status for every job (the collector received its result).

@@ -7,7 +7,7 @@ use super::Result;
 use crate::fsx;
 use crate::process::Cmd;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Repo {
     pub dir: PathBuf,
     /// Suite and Codename of its Release: the release name a pin names.
