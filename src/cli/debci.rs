@@ -92,5 +92,10 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         "signal": sig,
         "restarts": final_state.workers.iter().map(|w| w.restarts).sum::<u32>(),
     });
-    Ok(Outcome::new(Exit::Success, &summary, format!("stopped (signal {sig}): workers, collector, broker, epmd")).compact())
+    Ok(Outcome::new(
+        Exit::Success,
+        &summary,
+        format!("stopped (signal {sig}): workers, collector, broker, epmd"),
+    )
+    .compact())
 }

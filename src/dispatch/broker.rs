@@ -110,9 +110,18 @@ pub struct Queue {
 }
 
 pub fn list_queues(paths: &Paths) -> Result<Vec<Queue>> {
-    let text =
-        ctl(paths, &["list_queues", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged", "consumers"])
-            .read()?;
+    let text = ctl(
+        paths,
+        &[
+            "list_queues",
+            "--no-table-headers",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+            "consumers",
+        ],
+    )
+    .read()?;
     Ok(parse_queues(&text))
 }
 
@@ -149,6 +158,9 @@ mod tests {
     fn queues_are_read_from_list_queues() {
         let q = parse_queues("debci-tests-amd64-srukit\t3\t1\t2\ndebci_results\t0\t0\t1\ngarbage\n");
         assert_eq!(q.len(), 2);
-        assert_eq!(q[0], Queue { name: "debci-tests-amd64-srukit".into(), ready: 3, unacked: 1, consumers: 2 });
+        assert_eq!(
+            q[0],
+            Queue { name: "debci-tests-amd64-srukit".into(), ready: 3, unacked: 1, consumers: 2 }
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn check_installed() -> Result<()> {
         ("/usr/bin/apt-ftparchive", "apt-get install apt-utils"),
     ] {
         if !Path::new(tool).exists() {
-            return Err(DispatchError::Missing { tool: tool.into(), hint: format!("{hint}; scripts/setup.sh") });
+            return Err(DispatchError::Missing {
+                tool: tool.into(),
+                hint: format!("{hint}; scripts/setup.sh"),
+            });
         }
     }
     Ok(())

@@ -73,9 +73,8 @@ fn epoch_of(iso: &str) -> Option<f64> {
 
 /// `started S\nended E` as the backend writes it.
 pub fn parse_timing(text: &str) -> (Option<f64>, Option<f64>) {
-    let get = |k: &str| {
-        text.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse::<f64>().ok()))
-    };
+    let get =
+        |k: &str| text.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse::<f64>().ok()));
     (get("started "), get("ended "))
 }
 
@@ -164,7 +163,13 @@ pub fn fold(run_out: &Path, jobs: &[Job]) -> Result<DispatchResult> {
             }
             _ => "error".to_string(),
         };
-        targets.push(TargetResult { series, verdict, reasons, summary, jobs: list.iter().map(|(j, _)| j.id).collect() });
+        targets.push(TargetResult {
+            series,
+            verdict,
+            reasons,
+            summary,
+            jobs: list.iter().map(|(j, _)| j.id).collect(),
+        });
     }
     let verdict = targets
         .iter()

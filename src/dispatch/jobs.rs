@@ -93,7 +93,12 @@ pub fn after_source(t: &Target, work: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Publishes a target's two repos and creates its two jobs (not yet enqueued).
-pub fn plan_target(paths: &Paths, state: &State, run_out: &Path, t: &Target) -> Result<Vec<(debci::NewJob, Job)>> {
+pub fn plan_target(
+    paths: &Paths,
+    state: &State,
+    run_out: &Path,
+    t: &Target,
+) -> Result<Vec<(debci::NewJob, Job)>> {
     let tag = tag(run_out, &t.series);
     let source = after_source(t, &paths.root.join("work").join(&tag))?;
     let mut out = Vec::new();
@@ -129,7 +134,8 @@ pub fn plan_target(paths: &Paths, state: &State, run_out: &Path, t: &Target) -> 
 
 /// Enqueues every job at once (one debci call), recording when.
 pub fn enqueue(paths: &Paths, planned: Vec<(debci::NewJob, Job)>) -> Result<Vec<Job>> {
-    let sources: Vec<(String, String)> = planned.iter().map(|(_, j)| (j.repo.suite.clone(), j.repo.entry())).collect();
+    let sources: Vec<(String, String)> =
+        planned.iter().map(|(_, j)| (j.repo.suite.clone(), j.repo.entry())).collect();
     debci::add_extra_sources(paths, &sources)?;
     let news: Vec<debci::NewJob> = planned.iter().map(|(n, _)| n.clone()).collect();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -162,8 +168,10 @@ pub fn save(run_out: &Path, jobs: &[Job]) -> Result<()> {
 
 pub fn load(run_out: &Path) -> Result<Vec<Job>> {
     let f = jobs_file(run_out);
-    let text = fsx::read_to_string(&f)
-        .map_err(|e| DispatchError::BadRunOut { path: f.clone(), message: format!("no earlier dispatch ({e})") })?;
+    let text = fsx::read_to_string(&f).map_err(|e| DispatchError::BadRunOut {
+        path: f.clone(),
+        message: format!("no earlier dispatch ({e})"),
+    })?;
     serde_json::from_str(&text).map_err(|e| DispatchError::BadRunOut { path: f, message: e.to_string() })
 }
 
@@ -215,7 +223,8 @@ mod tests {
         std::fs::create_dir_all(d.path().join("debian/tests")).unwrap();
         std::fs::write(d.path().join("debian/tests/control"), "Tests: upstream\nDepends: @\n").unwrap();
         assert!(!has_srukit_tests(d.path()));
-        std::fs::write(d.path().join("debian/tests/control"), "Tests: srukit-x-default\nDepends: @\n").unwrap();
+        std::fs::write(d.path().join("debian/tests/control"), "Tests: srukit-x-default\nDepends: @\n")
+            .unwrap();
         assert!(has_srukit_tests(d.path()));
     }
 }

@@ -49,10 +49,14 @@ fn bad(path: &Path, message: impl Into<String>) -> DispatchError {
 
 fn side(dir: &Path, stage: &str) -> Result<Side> {
     let d = dir.join(stage);
-    let manifest = Manifest::read(&d).map_err(|e| bad(&d, format!("no build here ({e}); run `srukit run` first")))?;
+    let manifest =
+        Manifest::read(&d).map_err(|e| bad(&d, format!("no build here ({e}); run `srukit run` first")))?;
     let s = Side { dir: d.clone(), manifest };
     if s.files("dsc").is_empty() {
-        return Err(bad(&d, "the build has no .dsc (dispatch needs the source: debci tests a source package)"));
+        return Err(bad(
+            &d,
+            "the build has no .dsc (dispatch needs the source: debci tests a source package)",
+        ));
     }
     if s.debs().is_empty() {
         return Err(bad(&d, "the build has no .deb"));
@@ -76,14 +80,17 @@ fn target(dir: &Path, series: Option<String>) -> Result<Target> {
     if before.manifest.source != after.manifest.source {
         return Err(bad(
             dir,
-            format!("build-before is source {}, build-after {}", before.manifest.source, after.manifest.source),
+            format!(
+                "build-before is source {}, build-after {}",
+                before.manifest.source, after.manifest.source
+            ),
         ));
     }
     let (plan, plan_series) = verify_plan(dir);
     // A pocket (bookworm-security) is a suite of the series: the testbed is the series'.
-    let series = series.or(plan_series).unwrap_or_else(|| {
-        after.manifest.distribution.split('-').next().unwrap_or_default().to_string()
-    });
+    let series = series
+        .or(plan_series)
+        .unwrap_or_else(|| after.manifest.distribution.split('-').next().unwrap_or_default().to_string());
     let tree = Some(dir.join("apply/tree")).filter(|t| t.join("debian/changelog").is_file());
     Ok(Target { series, dir: dir.to_path_buf(), before, after, plan, tree })
 }

@@ -21,7 +21,9 @@ use crate::exit::{Exit, ExitCodeOf};
 pub enum DispatchError {
     #[error("{path}: {message}")]
     BadRunOut { path: PathBuf, message: String },
-    #[error("{path}: not a `srukit debci up` state dir ({message}); start one with `srukit debci up --state DIR`")]
+    #[error(
+        "{path}: not a `srukit debci up` state dir ({message}); start one with `srukit debci up --state DIR`"
+    )]
     NoEngine { path: PathBuf, message: String },
     #[error("port {port} on 127.0.0.1 is already in use: another broker or epmd runs here; stop it first")]
     PortBusy { port: u16 },

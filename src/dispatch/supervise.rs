@@ -173,17 +173,20 @@ impl Engine {
         broker::await_startup(&self.paths, &self.broker, Duration::from_secs(60))?;
         debci::migrate(&self.paths)?;
         // Declared now, so a run with no worker can enqueue (durable, x-max-priority 10).
-        debci::cmd(&self.paths, &["amqp", "declare-queue", "--arch", &self.arch, "--backend", debci::BACKEND])
-            .timeout(Duration::from_secs(60))
-            .run()?;
+        debci::cmd(
+            &self.paths,
+            &["amqp", "declare-queue", "--arch", &self.arch, "--backend", debci::BACKEND],
+        )
+        .timeout(Duration::from_secs(60))
+        .run()?;
         let c = debci_cmd(&self.paths, &self.opts, &["collector"])
-            .output_to_file(self.paths.logs().join("collector.log"));
+            .append_to_file(self.paths.logs().join("collector.log"));
         self.collector = Some(Child::start("collector", c)?);
         for i in 1..=self.opts.workers {
             let name = format!("worker-{i}");
             let c = debci_cmd(&self.paths, &self.opts, &["worker", "--backend", debci::BACKEND])
                 .env("SRUKIT_DEBCI_WORKER", &name)
-                .output_to_file(self.paths.logs().join(format!("{name}.log")));
+                .append_to_file(self.paths.logs().join(format!("{name}.log")));
             self.workers.push(Child::start(&name, c)?);
         }
         self.wait_consumers()?;
@@ -312,7 +315,10 @@ fn chrono_now() -> String {
 pub fn check_state_dir(dir: &Path) -> std::result::Result<PathBuf, crate::UsageError> {
     let abs = std::path::absolute(dir).map_err(|e| crate::UsageError(format!("{}: {e}", dir.display())))?;
     if abs.to_string_lossy().chars().any(char::is_whitespace) {
-        return Err(crate::UsageError(format!("{}: a state dir path must not contain spaces", abs.display())));
+        return Err(crate::UsageError(format!(
+            "{}: a state dir path must not contain spaces",
+            abs.display()
+        )));
     }
     Ok(abs)
 }
