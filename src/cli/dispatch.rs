@@ -14,6 +14,7 @@ use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct DispatchArgs {
+    /// `srukit run` out dirs (single- or multi-target layout).
     #[arg(required = true, num_args = 1..)]
     pub run_out: Vec<PathBuf>,
     /// The state dir of a running `srukit debci up`.

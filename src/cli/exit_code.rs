@@ -133,6 +133,10 @@ mod tests {
                 Exit::BadInput,
             ),
             row(crate::verify::export::result::ResultError::None { path: p() }, Exit::BadInput),
+            row(
+                crate::dispatch::DispatchError::BadRunOut { path: p(), message: s("no build") },
+                Exit::BadInput,
+            ),
         ]
     }
 

@@ -79,8 +79,10 @@ pub enum Command {
     Export(export::Command),
     /// The whole pipeline for a backport folder: build old, apply, build new, verify, report.
     Run(run::RunArgs),
+    /// A debci engine on this machine: RabbitMQ (loopback), a collector, N srukit workers.
     #[command(subcommand)]
     Debci(debci::Command),
+    /// Runs' exported tests as debci jobs (a target x side each); results folded per target.
     Dispatch(dispatch::DispatchArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
