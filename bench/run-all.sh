@@ -6,3 +6,4 @@ bash bench/patch-engine
 bash bench/testbed
 bash bench/build
 bash bench/autopkgtest/run
+bash bench/matrix/run

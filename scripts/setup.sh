@@ -28,6 +28,11 @@ packages=(
   autodep8
   # exported DEP-8 tests run under dash (their runtime's tests too); dch writes a lane's entry
   dash devscripts
+  # the debci engine (`srukit debci up`, `srukit dispatch`, tests/debci_engine.rs): debci
+  # (workers), debci-collector (`debci enqueue`/`collector`), the broker, amqp-consume, and
+  # apt-ftparchive for the local repos. Never debci-worker: its postinst builds an lxc
+  # testbed. The srukit backend is installed by `debci up` (or srukit's .deb).
+  debci debci-collector rabbitmq-server amqp-tools apt-utils
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
@@ -61,6 +66,12 @@ if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-0}" = 1 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     rm -f /usr/sbin/policy-rc.d
+    # rabbitmq-server's postinst must leave no broker (nor its epmd) running: `srukit debci
+    # up` starts its own, loopback only, on these ports.
+    if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server; then
+      /usr/sbin/rabbitmqctl stop >/dev/null 2>&1 || true
+      epmd -kill >/dev/null 2>&1 || true
+    fi
   fi
 fi
 

@@ -13,6 +13,7 @@ pub mod reporter;
 
 pub mod backport;
 pub mod build;
+pub mod dispatch;
 pub mod formats;
 pub mod patch;
 pub mod pipeline;

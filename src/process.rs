@@ -54,6 +54,8 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
     log: Option<PathBuf>,
+    /// Append to `log` rather than truncate it (a supervised process restarted).
+    append: bool,
 }
 
 impl Cmd {
@@ -67,6 +69,7 @@ impl Cmd {
             stdin: None,
             timeout: None,
             log: None,
+            append: false,
         }
     }
 
@@ -113,6 +116,13 @@ impl Cmd {
     /// `Output` then carries empty stdout/stderr.
     pub fn output_to_file(mut self, path: impl AsRef<Path>) -> Self {
         self.log = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// As `output_to_file`, but appending: a restarted daemon's log keeps its earlier runs.
+    pub fn append_to_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.log = Some(path.as_ref().to_owned());
+        self.append = true;
         self
     }
 
@@ -196,6 +206,14 @@ impl Cmd {
         tracing_log(&self.display());
         let mut e = duct::cmd(&self.program, &self.args).unchecked();
         e = match &self.log {
+            Some(p) if self.append => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|source| ProcessError::Spawn { cmd: self.display(), source })?;
+                e.stderr_to_stdout().stdout_file(f)
+            }
             Some(p) => e.stderr_to_stdout().stdout_path(p),
             None => e.stdout_null().stderr_null(),
         };

@@ -138,6 +138,10 @@ fn srukit_builds_its_own_package_and_it_installs_in_a_fresh_testbed() {
     {
         run(&mut tb, &format!("test -s {f}"));
     }
+    // debci's backend `srukit`, executable where debci looks for backends.
+    for f in ["test-package", "create-testbed"] {
+        run(&mut tb, &format!("test -x /usr/share/debci/backends/srukit/{f}"));
+    }
     // The installed tool does real work: the flagship patch's DEP-3 header, checked there.
     let patch = repo().join("patches/lp1336568-iscsi-write-cache/tgtadmin-iscsi-write-cache-config.patch");
     tb.copy_in(&patch, Path::new("/tmp/flagship.patch")).unwrap();

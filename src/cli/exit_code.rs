@@ -33,6 +33,7 @@ pub const STAGE_ERRORS: &[Known] = &[
     Known::of::<crate::verify::export::ExportError>(),
     Known::of::<crate::verify::export::result::ResultError>(),
     Known::of::<crate::pipeline::PipelineError>(),
+    Known::of::<crate::dispatch::DispatchError>(),
 ];
 
 /// The exit code of a command's error: its outermost stage error decides.
@@ -132,6 +133,10 @@ mod tests {
                 Exit::BadInput,
             ),
             row(crate::verify::export::result::ResultError::None { path: p() }, Exit::BadInput),
+            row(
+                crate::dispatch::DispatchError::BadRunOut { path: p(), message: s("no build") },
+                Exit::BadInput,
+            ),
         ]
     }
 

@@ -11,7 +11,9 @@ use crate::reporter::{Quiet, Reporter, Terminal};
 pub mod apply;
 pub mod backport;
 pub mod build;
+pub mod debci;
 pub mod dep3;
+pub mod dispatch;
 pub mod exit_code;
 pub mod export;
 pub mod generate;
@@ -77,6 +79,11 @@ pub enum Command {
     Export(export::Command),
     /// The whole pipeline for a backport folder: build old, apply, build new, verify, report.
     Run(run::RunArgs),
+    /// A debci engine on this machine: RabbitMQ (loopback), a collector, N srukit workers.
+    #[command(subcommand)]
+    Debci(debci::Command),
+    /// Runs' exported tests as debci jobs (a target x side each); results folded per target.
+    Dispatch(dispatch::DispatchArgs),
     /// Man pages and shell completions, from these definitions (for packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
@@ -144,5 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Build(args) => build::run(args, &ctx),
         Command::Export(cmd) => export::run(cmd, &ctx),
+        Command::Debci(cmd) => debci::run(cmd, &ctx),
+        Command::Dispatch(args) => dispatch::run(args, &ctx),
     }
 }
