@@ -346,12 +346,15 @@ pub fn resolve_in_testbed(
     })
 }
 
+/// Asks dpkg-query about one package: did it succeed, and its output.
+type DpkgQuery<'a> = dyn FnMut(&str) -> Result<(bool, String), VerifyError> + 'a;
+
 /// Fills in each `apt:` package's version and source from `query` (dpkg-query's success
 /// and its `QUERY_FORMAT` line).
 fn resolve_with(
     packages: &mut [Package],
     image_name: &str,
-    query: &mut dyn FnMut(&str) -> Result<(bool, String), VerifyError>,
+    query: &mut DpkgQuery<'_>,
 ) -> Result<(), VerifyError> {
     for p in packages.iter_mut().filter(|p| p.deb.is_none()) {
         let (ok, text) = query(&p.name)?;
