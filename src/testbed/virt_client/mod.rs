@@ -35,6 +35,9 @@ pub struct VirtTestbed {
     caps: Vec<String>,
     prefix: Vec<String>,
     spawned: Vec<Spawned>,
+    /// The server's stderr log when srukit chose where it goes: removed after a clean
+    /// teardown, kept (and named in errors) otherwise.
+    own_log: Option<PathBuf>,
 }
 
 /// Where a server's stderr goes when the caller names no log.
@@ -52,10 +55,11 @@ impl VirtTestbed {
     pub fn open(spec: &VirtSpec, opts: &OpenOptions) -> Result<VirtTestbed, TestbedError> {
         let program = &spec.argv[0];
         let server = program.rsplit('/').next().unwrap_or(program).to_string();
-        let log = match &opts.server_log {
-            Some(l) => l.clone(),
-            None => default_log(&server)?,
+        let own_log = match &opts.server_log {
+            Some(_) => None,
+            None => Some(default_log(&server)?),
         };
+        let log = opts.server_log.clone().or_else(|| own_log.clone()).expect("one of them is set");
         let mut client = Client::spawn(&spec.argv, &log)?;
         let id = format!("virt-{server}-{}", client.pid());
         let opened = (|| {
@@ -82,6 +86,7 @@ impl VirtTestbed {
             caps,
             prefix,
             spawned: Vec::new(),
+            own_log,
         };
         if let Err(e) = tb.check(spec, opts) {
             let _ = tb.teardown();
@@ -147,7 +152,11 @@ impl VirtTestbed {
                     .exec(&ExecRequest::shell(&format!("kill -KILL {} 2>/dev/null; true", pids.join(" "))));
             }
         }
-        self.client.take().expect("checked above").quit(true)
+        self.client.take().expect("checked above").quit(true)?;
+        if let Some(log) = self.own_log.take() {
+            let _ = std::fs::remove_file(log);
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Client {
     proc: Piped,
     /// The server's program name, for messages (`autopkgtest-virt-unshare`).
     pub server: String,
+    /// Where its stderr goes, named in errors.
+    log: std::path::PathBuf,
 }
 
 impl Client {
@@ -29,7 +31,7 @@ impl Client {
         let (program, args) = argv.split_first().expect("a parsed definition has a program");
         let server = program.rsplit('/').next().unwrap_or(program).to_string();
         let proc = Cmd::new(program).args(args).spawn_piped(log)?;
-        let mut client = Client { proc, server };
+        let mut client = Client { proc, server, log: log.to_path_buf() };
         client.expect("(start-up banner)", Some(0), OPEN_TIMEOUT)?;
         Ok(client)
     }
@@ -39,7 +41,10 @@ impl Client {
     }
 
     fn error(&self, msg: String) -> TestbedError {
-        TestbedError::VirtServer { server: self.server.clone(), msg }
+        TestbedError::VirtServer {
+            server: self.server.clone(),
+            msg: format!("{msg} (its log: {})", self.log.display()),
+        }
     }
 
     /// Sends `words` (each URL-encoded) and returns the reply's result words (decoded);
@@ -73,7 +78,7 @@ impl Client {
     ) -> Result<Vec<String>, TestbedError> {
         let reply = self.proc.recv(timeout).map_err(|eof| {
             if eof {
-                self.error(format!("exited before answering `{what}` (see its log)"))
+                self.error(format!("exited before answering `{what}`"))
             } else {
                 self.error(format!("did not answer `{what}` within {}s", timeout.as_secs()))
             }
@@ -102,9 +107,8 @@ impl Client {
         self.proc.close_stdin();
         match self.proc.wait_timeout(Duration::from_secs(60)) {
             Some(s) if s.success() => first_err.map_or(Ok(()), Err),
-            Some(s) => Err(first_err.unwrap_or_else(|| {
-                self.error(format!("{} after quit (see its log)", crate::process::describe(&s)))
-            })),
+            Some(s) => Err(first_err
+                .unwrap_or_else(|| self.error(format!("{} after quit", crate::process::describe(&s))))),
             None => {
                 self.proc.kill();
                 Err(first_err.unwrap_or_else(|| self.error("did not exit within 60s of quit: killed".into())))
