@@ -28,6 +28,9 @@ packages=(
   autodep8
   # exported DEP-8 tests run under dash (their runtime's tests too); dch writes a lane's entry
   dash devscripts
+  # the "remote machine" (testbeds/remote/netns-sshd): sshd is run from the remote image, the
+  # host's openssh-client logs in (autopkgtest-virt-ssh), apt-cacher-ng is the remote's proxy
+  openssh-server openssh-client apt-cacher-ng
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
@@ -63,6 +66,16 @@ if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-0}" = 1 ]; then
     rm -f /usr/sbin/policy-rc.d
   fi
 fi
+
+# Daemons some of these packages ship must not run on the host: netns-sshd starts its own
+# apt-cacher-ng per remote and its sshd inside the remote. policy-rc.d kept their postinsts
+# from starting them; one started by an earlier install is stopped through its init script.
+for svc in apt-cacher-ng ssh; do
+  if [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+    echo "setup.sh: stopping $svc (started by its package)" >&2
+    "/etc/init.d/$svc" stop >/dev/null
+  fi
+done
 
 # autopkgtest-virt-unshare and sbuild's unshare mode need subordinate ids for root.
 for f in /etc/subuid /etc/subgid; do
