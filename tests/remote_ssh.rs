@@ -124,6 +124,12 @@ fn two_started_remotes_are_machines_of_their_own_and_stop_leaves_nothing() {
     assert_eq!(again.status.code(), Some(2), "{}", common::text(&again.stderr));
     a.ssh_ok("true");
 
+    let listed = |id: u8| {
+        let out = remote_common::script(&["list"]);
+        common::text(&out.stdout).lines().any(|l| l.starts_with(&format!("{id} srukit-remote-{id} ")))
+    };
+    assert!(listed(a.id) && listed(b.id), "list names both");
+
     let (ids, proxies) = ([a.id, b.id], [a.proxy_pid, b.proxy_pid]);
     assert!(proxies.iter().all(Option::is_some), "each started its apt-cacher-ng");
     for r in [&mut a, &mut b] {
@@ -132,6 +138,7 @@ fn two_started_remotes_are_machines_of_their_own_and_stop_leaves_nothing() {
     }
     for (id, proxy) in ids.into_iter().zip(proxies) {
         assert_eq!(remote_common::leftovers(id, proxy), Vec::<String>::new(), "instance {id}");
+        assert!(!listed(id), "list still names {id}");
         // Stopping what is gone is done, not an error.
         let out = remote_common::script(&["stop", "--id", &id.to_string()]);
         assert!(out.status.success(), "second stop: {}", common::text(&out.stderr));
