@@ -54,6 +54,7 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
     log: Option<PathBuf>,
+    own_group: bool,
 }
 
 impl Cmd {
@@ -67,6 +68,7 @@ impl Cmd {
             stdin: None,
             timeout: None,
             log: None,
+            own_group: false,
         }
     }
 
@@ -116,6 +118,13 @@ impl Cmd {
         self
     }
 
+    /// Starts the command as the leader of its own process group, and a timeout kills the
+    /// whole group: a wrapper (a virt server's exec prefix) and what it started go together.
+    pub fn own_process_group(mut self) -> Self {
+        self.own_group = true;
+        self
+    }
+
     pub fn program(&self) -> &OsStr {
         &self.program
     }
@@ -147,6 +156,13 @@ impl Cmd {
         if let Some(d) = &self.cwd {
             e = e.dir(d);
         }
+        if self.own_group {
+            e = e.before_spawn(|c| {
+                use std::os::unix::process::CommandExt;
+                c.process_group(0);
+                Ok(())
+            });
+        }
         for (k, v) in &self.env {
             e = e.env(k, v);
         }
@@ -174,6 +190,14 @@ impl Cmd {
                         return Ok(out.clone());
                     }
                     if std::time::Instant::now() >= deadline {
+                        if self.own_group
+                            && let Some(&pid) = handle.pids().first()
+                        {
+                            let _ = nix::sys::signal::killpg(
+                                nix::unistd::Pid::from_raw(pid as i32),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
                         let _ = handle.kill();
                         return Err(ProcessError::Timeout { cmd: self.display(), timeout: t });
                     }
@@ -209,8 +233,49 @@ impl Cmd {
             Some(input) => e.stdin_bytes(input.clone()),
             None => e.stdin_null(),
         };
+        if self.own_group {
+            e = e.before_spawn(|c| {
+                use std::os::unix::process::CommandExt;
+                c.process_group(0);
+                Ok(())
+            });
+        }
         let handle = e.start().map_err(|source| ProcessError::Spawn { cmd: self.display(), source })?;
         Ok(Background { handle, cmd: self.display() })
+    }
+
+    /// Starts the command with piped stdin and stdout, for a line protocol (a virt server);
+    /// its stderr is appended to `stderr_log`. The caller talks, then waits or kills.
+    pub fn spawn_piped(&self, stderr_log: &Path) -> Result<Piped, ProcessError> {
+        use std::process::{Command, Stdio};
+        tracing_log(&self.display());
+        let spawn_err = |source| ProcessError::Spawn { cmd: self.display(), source };
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(stderr_log).map_err(spawn_err)?;
+        let mut c = Command::new(&self.program);
+        c.args(&self.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().map_err(spawn_err)?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        // A reader thread turns the blocking pipe into lines a caller can wait on with a
+        // deadline (a server that hangs must not hang srukit).
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Piped { child, stdin: Some(stdin), lines, cmd: self.display() })
     }
 
     /// Runs the command on the caller's terminal (stdin, stdout, stderr inherited), for
@@ -281,6 +346,80 @@ impl Background {
         let _ = self.handle.kill();
         let _ = self.handle.wait();
     }
+
+    /// Kills its whole process group (it must have been started with `own_process_group`:
+    /// a wrapper and what it started), then reaps it.
+    pub fn kill_group(&self) {
+        if self.try_wait().is_none() && self.pid() > 0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.pid() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        self.kill();
+    }
+}
+
+/// A command started with `Cmd::spawn_piped`: lines in, lines out.
+pub struct Piped {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    cmd: String,
+}
+
+impl Piped {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn display(&self) -> &str {
+        &self.cmd
+    }
+
+    /// Writes one line (a newline is added).
+    pub fn send(&mut self, line: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().ok_or_else(|| std::io::Error::other("stdin already closed"))?;
+        stdin.write_all(format!("{line}\n").as_bytes())?;
+        stdin.flush()
+    }
+
+    /// The next line of stdout; `Err(true)` at end of file, `Err(false)` when `timeout` passed.
+    pub fn recv(&self, timeout: Duration) -> Result<String, bool> {
+        use std::sync::mpsc::RecvTimeoutError;
+        self.lines.recv_timeout(timeout).map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
+    }
+
+    /// Closes its stdin (end of file for it).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits up to `timeout` for it to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills it (if still running) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// "exited with status N" / "was killed by signal N".
+pub fn describe(status: &std::process::ExitStatus) -> String {
+    describe_status(status)
 }
 
 fn describe_status(status: &std::process::ExitStatus) -> String {
@@ -303,6 +442,11 @@ pub fn tail(bytes: &[u8], n: usize) -> String {
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
     if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+/// Words joined as a shell would read them back.
+pub fn shell_quote_all(words: &[String]) -> String {
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// Is `program` on PATH? Used to turn a missing tool into a clear "could not run" error

@@ -71,12 +71,12 @@ fn footprint(tb: &dyn Testbed) -> Footprint {
     let paths = host_paths(tb);
     // Every process of the container (its pid namespace) and systemd-nspawn (the parent of
     // its pid 1), as the host sees them.
-    let ns = std::fs::read_link(format!("/proc/{}/ns/pid", tb.init_pid())).unwrap();
+    let ns = std::fs::read_link(format!("/proc/{}/ns/pid", tb.init_pid().unwrap())).unwrap();
     let mut pids: Vec<u32> = all_pids()
         .into_iter()
         .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|l| l == ns))
         .collect();
-    pids.push(ppid(tb.init_pid()));
+    pids.push(ppid(tb.init_pid().unwrap()));
     Footprint { id, pids, paths }
 }
 
@@ -106,7 +106,10 @@ fn boots_to_running_and_is_a_testbed_like_the_others() {
     // The testbed is handed over booted: systemd is pid 1 and already settled.
     assert_eq!(sh(&mut tb, "systemctl is-system-running || true").trim(), status.state);
     assert_eq!(sh(&mut tb, "cat /proc/1/comm"), "systemd\n");
-    assert_eq!(std::fs::read_to_string(format!("/proc/{}/comm", tb.init_pid())).unwrap(), "systemd\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/comm", tb.init_pid().unwrap())).unwrap(),
+        "systemd\n"
+    );
     // Named after the testbed, not after the host that built the image.
     assert_eq!(sh(&mut tb, "hostname"), format!("srukit-{}\n", tb.id()));
     assert_eq!(sh(&mut tb, ". /etc/os-release; echo $VERSION_CODENAME"), "bookworm\n");
@@ -115,7 +118,11 @@ fn boots_to_running_and_is_a_testbed_like_the_others() {
         let own = Path::new("/sys/fs/cgroup").join(h).join("srukit").join(tb.id());
         assert!(own.join("payload").is_dir() && own.join("supervisor").is_dir(), "{}", own.display());
         let procs = std::fs::read_to_string(own.join("payload/init.scope/cgroup.procs")).unwrap();
-        assert_eq!(procs.trim(), tb.init_pid().to_string(), "{h}: pid 1 is not in the testbed's cgroup");
+        assert_eq!(
+            procs.trim(),
+            tb.init_pid().unwrap().to_string(),
+            "{h}: pid 1 is not in the testbed's cgroup"
+        );
     }
     // Files both ways and the data dir.
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +131,7 @@ fn boots_to_running_and_is_a_testbed_like_the_others() {
     sh(&mut tb, "cat /root/in > /root/out; echo data > /srv/data/d");
     tb.copy_out(Path::new("/root/out"), &dir.path().join("out")).unwrap();
     assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "to the container");
-    assert_eq!(std::fs::read_to_string(tb.data_dir().join("d")).unwrap(), "data\n");
+    assert_eq!(std::fs::read_to_string(tb.data_dir().unwrap().join("d")).unwrap(), "data\n");
     // A spawned process and a memory cgroup, as verify uses them for a daemon.
     let pid = tb.spawn(&ExecRequest::new(["sleep", "300"])).unwrap();
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "sleep\n");
@@ -163,7 +170,10 @@ fn real_units_start_stop_restart_and_enable() {
     sh(&mut tb, "systemctl stop srukit-probe.service");
     assert_eq!(active(&mut tb, "srukit-probe.service"), "inactive");
     // ExecStop ran at the restart and at the stop.
-    assert_eq!(std::fs::read_to_string(tb.data_dir().join("probe-stops")).unwrap(), "stopped\nstopped\n");
+    assert_eq!(
+        std::fs::read_to_string(tb.data_dir().unwrap().join("probe-stops")).unwrap(),
+        "stopped\nstopped\n"
+    );
     sh(&mut tb, "systemctl enable srukit-probe.service 2>/dev/null");
     assert_eq!(sh(&mut tb, "systemctl is-enabled srukit-probe.service"), "enabled\n");
     // A unit that fails is seen as failed, and the system as degraded.
@@ -182,8 +192,8 @@ fn close_powers_the_container_off() {
     sh(&mut tb, "systemctl start srukit-probe.service");
     // The probe's ExecStop writes to the data dir while systemd powers off; teardown removes
     // that dir right after. Watch for the line from the host while close runs.
-    let stops = tb.data_dir().join("probe-stops");
-    let scratch = tb.data_dir().parent().unwrap().to_path_buf();
+    let stops = tb.data_dir().unwrap().join("probe-stops");
+    let scratch = tb.data_dir().unwrap().parent().unwrap().to_path_buf();
     let watcher = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
         while scratch.exists() && Instant::now() < deadline {
@@ -228,7 +238,7 @@ fn a_container_that_will_not_power_off_is_killed_and_the_close_says_so() {
 fn two_booted_testbeds_at_once() {
     let mut a = boot();
     let mut b = boot();
-    assert_ne!(a.init_pid(), b.init_pid());
+    assert_ne!(a.init_pid().unwrap(), b.init_pid().unwrap());
     assert_ne!(sh(&mut a, "hostname"), sh(&mut b, "hostname"));
     install_probe(&mut a);
     sh(&mut a, "systemctl start srukit-probe.service");
@@ -239,9 +249,9 @@ fn two_booted_testbeds_at_once() {
     for h in ["systemd", "unified"] {
         let cg = |tb: &dyn Testbed| Path::new("/sys/fs/cgroup").join(h).join("srukit").join(tb.id());
         let procs = std::fs::read_to_string(cg(a.as_ref()).join("payload/init.scope/cgroup.procs")).unwrap();
-        assert_eq!(procs.trim(), a.init_pid().to_string());
+        assert_eq!(procs.trim(), a.init_pid().unwrap().to_string());
         let procs = std::fs::read_to_string(cg(b.as_ref()).join("payload/init.scope/cgroup.procs")).unwrap();
-        assert_eq!(procs.trim(), b.init_pid().to_string());
+        assert_eq!(procs.trim(), b.init_pid().unwrap().to_string());
     }
     let (fa, fb) = (footprint(a.as_ref()), footprint(b.as_ref()));
     // Closing one leaves the other running.

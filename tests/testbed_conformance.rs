@@ -8,8 +8,10 @@
 
 mod testbed_common;
 
+use testbed_common::conformance::{self, Subject};
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -52,9 +54,13 @@ fn sh(tb: &mut Box<dyn Testbed>, script: &str) -> String {
 
 /// A python3 listener on 127.0.0.1:3260 inside the testbed that answers `word` to anyone.
 fn listen(tb: &mut Box<dyn Testbed>, word: &str) -> u32 {
-    let prog = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-s.bind(('127.0.0.1',3260))\ns.listen()\nwhile True:\n c,_=s.accept()\n c.sendall(sys.argv[1].encode())\n c.close()\n";
-    tb.spawn(&ExecRequest::new(["python3", "-c", prog, word])).unwrap()
+    conformance::listen(tb.as_mut(), word)
+}
+
+/// Runs `f` with the backend as a conformance `Subject`.
+fn with_subject(backend: Backend, f: impl FnOnce(&Subject)) {
+    let open = move || open(backend);
+    f(&Subject { open: &open, probe: probe_program(backend), release: "bookworm" })
 }
 
 fn ask(tb: &dyn Testbed) -> String {
@@ -80,7 +86,7 @@ struct Footprint {
 }
 
 fn footprint(tb: &dyn Testbed) -> Footprint {
-    Footprint { id: tb.id().to_string(), init: tb.init_pid(), paths: host_paths(tb) }
+    Footprint { id: tb.id().to_string(), init: tb.init_pid().expect("a host pid 1"), paths: host_paths(tb) }
 }
 
 fn assert_gone(f: &Footprint) {
@@ -100,21 +106,7 @@ macro_rules! conformance {
             #[test]
             fn exec_status_output_env_cwd_stdin() {
                 let mut tb = open($backend);
-                let req = ExecRequest::shell("echo out; echo err >&2; echo $FOO; pwd; cat; exit 3")
-                    .env("FOO", "bar baz")
-                    .cwd("/usr/share")
-                    .stdin(b"from stdin".to_vec());
-                let out = tb.exec(&req).unwrap();
-                assert_eq!(out.status, 3);
-                assert_eq!(out.stdout_str(), "out\nbar baz\n/usr/share\nfrom stdin");
-                assert_eq!(out.stderr_str(), "err\n");
-                // The image's own files, not the host's.
-                assert_eq!(sh(&mut tb, ". /etc/os-release; echo $VERSION_CODENAME"), "bookworm\n");
-                let probe = probe_program($backend);
-                assert_eq!(
-                    sh(&mut tb, &format!("command -v {}", probe.rsplit('/').next().unwrap())),
-                    format!("{probe}\n")
-                );
+                with_subject($backend, |s| conformance::exec_status_output_env_cwd_stdin(tb.as_mut(), s));
                 // The leak check below looks where systemd-nspawn really puts its dir.
                 let propagate = testbed::nspawn::propagate_dir(tb.id());
                 assert_eq!(
@@ -131,40 +123,20 @@ macro_rules! conformance {
             #[test]
             fn exec_timeout_kills_and_log_streams() {
                 let mut tb = open($backend);
-                let started = Instant::now();
-                let err = tb
-                    .exec(&ExecRequest::new(["sleep", "31"]).timeout(Duration::from_millis(300)))
-                    .unwrap_err();
-                assert!(matches!(err, testbed::TestbedError::Timeout { .. }), "{err}");
-                assert!(started.elapsed() < Duration::from_secs(5));
-                assert_eq!(sh(&mut tb, "ps -eo args | grep -cx 'sleep 31' || true"), "0\n");
-                let dir = tempfile::tempdir().unwrap();
-                let log = dir.path().join("log");
-                let out = tb.exec(&ExecRequest::shell("echo one; echo two >&2").log(&log)).unwrap();
-                assert!(out.success() && out.stdout.is_empty());
-                assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+                conformance::exec_timeout_kills_and_log_streams(tb.as_mut());
                 tb.close().unwrap();
             }
 
             #[test]
             fn copy_in_out_and_data_dir() {
                 let mut tb = open($backend);
-                let dir = tempfile::tempdir().unwrap();
-                let src = dir.path().join("tree");
-                std::fs::create_dir_all(src.join("sub")).unwrap();
-                std::fs::write(src.join("sub/f"), "hello").unwrap();
-                tb.copy_in(&src, Path::new("/opt/tree")).unwrap();
-                tb.copy_in(&src.join("sub/f"), Path::new("/root/single")).unwrap();
-                assert_eq!(sh(&mut tb, "cat /opt/tree/sub/f /root/single"), "hellohello");
-                sh(&mut tb, "mkdir -p /out/d && echo made > /out/d/x");
-                tb.copy_out(Path::new("/out"), &dir.path().join("back")).unwrap();
-                assert_eq!(std::fs::read_to_string(dir.path().join("back/d/x")).unwrap(), "made\n");
-                std::fs::write(tb.data_dir().join("lun"), "disk").unwrap();
+                conformance::copy_in_out(tb.as_mut());
+                std::fs::write(tb.data_dir().unwrap().join("lun"), "disk").unwrap();
                 assert_eq!(
                     sh(&mut tb, &format!("cat {}/lun; echo inside > {0}/back", testbed::INSIDE_DATA_DIR)),
                     "disk"
                 );
-                assert_eq!(std::fs::read_to_string(tb.data_dir().join("back")).unwrap(), "inside\n");
+                assert_eq!(std::fs::read_to_string(tb.data_dir().unwrap().join("back")).unwrap(), "inside\n");
                 tb.close().unwrap();
             }
 
@@ -177,18 +149,15 @@ macro_rules! conformance {
                 assert!(!image.lower.join("etc/srukit-probe").exists());
                 assert!(image.lower.join(&probe[1..]).exists());
                 tb.close().unwrap();
-                let mut fresh = open($backend);
-                assert_eq!(
-                    sh(
-                        &mut fresh,
-                        &format!(
-                            "ls /etc/srukit-probe 2>/dev/null; command -v {}",
-                            probe.rsplit('/').next().unwrap()
-                        )
-                    ),
-                    format!("{probe}\n")
-                );
-                fresh.close().unwrap();
+                with_subject($backend, conformance::writes_do_not_reach_a_fresh_testbed);
+            }
+
+            #[test]
+            fn spawn_runs_in_the_background() {
+                let mut tb = open($backend);
+                let (_dir, log) = conformance::spawn_runs_in_the_background(tb.as_mut());
+                tb.close().unwrap();
+                conformance::spawned_log_holds_its_output(&log);
             }
 
             #[test]
@@ -295,7 +264,7 @@ fn uplink_mode_reaches_the_mirror_and_keeps_its_own_ports() {
         listen(&mut b, "from-b");
         assert_eq!(ask(a.as_ref()), "from-a", "{backend:?}");
         assert_eq!(ask(b.as_ref()), "from-b", "{backend:?}");
-        let init = a.init_pid();
+        let init = a.init_pid().unwrap();
         assert_eq!(helpers_of("slirp4netns", init).len(), 1, "{backend:?}: one slirp4netns for testbed a");
         let f = footprint(a.as_ref());
         a.close().unwrap();
@@ -321,7 +290,7 @@ fn upper_on_disk_works_and_is_removed() {
     let opts = OpenOptions { upper_on_disk: true, ..Default::default() };
     let mut tb = testbed::open(image(), &opts).unwrap();
     sh(&mut tb, "echo x > /etc/on-disk");
-    let upper = tb.data_dir().parent().unwrap().join("rw/upper/etc/on-disk");
+    let upper = tb.data_dir().unwrap().parent().unwrap().join("rw/upper/etc/on-disk");
     assert!(upper.exists(), "the writable layer is not on disk");
     let f = footprint(tb.as_ref());
     tb.close().unwrap();

@@ -110,6 +110,7 @@ impl OpenArgs {
             uplink: self.uplink,
             keep,
             upper_on_disk: false,
+            ..Default::default()
         })
     }
 }
@@ -197,22 +198,18 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
             let tb = open_testbed(&image, &open.options(keep)?, rep)?;
             let id = tb.id().to_string();
             let boot = tb.boot_status().cloned();
-            // The one interactive command: the terminal is handed to the shell.
-            let status = crate::process::Cmd::new("nsenter")
-                .args([
-                    "-t",
-                    &tb.init_pid().to_string(),
-                    "-m",
-                    "-u",
-                    "-i",
-                    "-n",
-                    "-p",
-                    "--",
-                    "/usr/bin/env",
-                    "-i",
-                    "TERM=xterm",
-                    "HOME=/root",
-                ])
+            // The one interactive command: the terminal is handed to the shell. A virt
+            // server's testbed is entered through its exec prefix instead.
+            let enter: Vec<String> = match (tb.virt_info(), tb.init_pid()) {
+                (Some(v), _) => v.exec_prefix,
+                (None, Some(pid)) => ["nsenter", "-t", &pid.to_string(), "-m", "-u", "-i", "-n", "-p", "--"]
+                    .map(String::from)
+                    .to_vec(),
+                (None, None) => anyhow::bail!("testbed {id} has neither a host pid 1 nor an exec prefix"),
+            };
+            let status = crate::process::Cmd::new(&enter[0])
+                .args(&enter[1..])
+                .args(["/usr/bin/env", "-i", "TERM=xterm", "HOME=/root"])
                 .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
                 .args(["/bin/bash", "-l"])
                 .interactive()?;
@@ -299,8 +296,7 @@ fn virt_server(
 ) -> anyhow::Result<Outcome> {
     use crate::testbed::virt_server::{self, Ended, ServerOptions};
     let image = testbed::ensure_image(definition, rep)?;
-    let open =
-        OpenOptions { backend, host_network, uplink: !host_network, keep: false, upper_on_disk: false };
+    let open = OpenOptions { backend, host_network, uplink: !host_network, ..Default::default() };
     match virt_server::serve(image, ServerOptions { open })? {
         Ended::Quit => Ok(Outcome::new(Exit::Success, &serde_json::json!({"ended": "quit"}), "")),
         Ended::Signal(sig) => virt_server::reraise(sig),

@@ -48,6 +48,110 @@ fn default_variant() -> String {
     "apt".to_string()
 }
 
+/// A testbed behind any autopkgtest virtualisation server: `virt-server = [argv...]`
+/// (relative paths resolved against the definition's folder) and optionally the `release`
+/// the testbed must report in /etc/os-release. No image: srukit builds nothing for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VirtServer {
+    pub virt_server: Vec<String>,
+    #[serde(default)]
+    pub release: Option<String>,
+}
+
+impl VirtServer {
+    /// Parses a `virt-server` definition; an image key beside it is an error at its line.
+    pub fn parse(text: &str, path: &Path) -> Result<VirtServer, TestbedError> {
+        let at = |line: Option<usize>, msg: String| TestbedError::Definition {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        };
+        let v: VirtServer = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let msg = e.message().trim().to_string();
+            if msg.starts_with("unknown field") {
+                at(line, format!("{msg}: a `virt-server` definition takes only `virt-server` and `release` (no image keys)"))
+            } else {
+                at(line, msg)
+            }
+        })?;
+        let line = key_line(text, "virt-server");
+        let Some(program) = v.virt_server.first() else {
+            return Err(at(
+                Some(line),
+                "virt-server is empty: name the server, e.g. [\"autopkgtest-virt-unshare\", ...]".into(),
+            ));
+        };
+        let base = program.rsplit('/').next().unwrap_or(program);
+        if !base.starts_with("autopkgtest-virt-") {
+            return Err(at(
+                Some(line),
+                format!("virt-server: {program:?} is not an autopkgtest-virt-* server"),
+            ));
+        }
+        if let Some(r) = &v.release
+            && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b"-+.~_".contains(&b)))
+        {
+            return Err(at(
+                Some(key_line(text, "release")),
+                format!("release {r:?} is not a release codename"),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// The server's argv with paths relative to `dir` (the definition's folder) made absolute:
+    /// an argument naming an existing file or directory there.
+    pub fn argv_in(&self, dir: &Path) -> Vec<String> {
+        self.virt_server
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let p = Path::new(a);
+                let rel = p.is_relative() && (a.contains('/') || i > 0) && !a.starts_with('-');
+                if rel && dir.join(p).exists() {
+                    std::path::absolute(dir.join(p)).unwrap_or_else(|_| dir.join(p)).display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// The 1-based line where `key = ...` stands (1 when not found).
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('=')))
+        .map_or(1, |i| i + 1)
+}
+
+/// Does a definition's text name a virt server (rather than describe an image)?
+pub fn is_virt_server(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("virt-server"))
+}
+
+/// A definition of either kind, as loaded.
+#[derive(Debug, Clone)]
+pub enum Any {
+    Image(Loaded),
+    Virt { name: String, path: PathBuf, def: VirtServer },
+}
+
+/// Finds a definition of either kind by name or path.
+pub fn load_any(name_or_path: &str) -> Result<Any, TestbedError> {
+    let path = find_near(name_or_path, None)?;
+    let text = fsx::read_to_string(&path)?;
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if is_virt_server(&text) {
+        let def = VirtServer::parse(&text, &path)?;
+        return Ok(Any::Virt { name, path, def });
+    }
+    let def = Definition::parse(&text, &path)?;
+    Ok(Any::Image(Loaded { name, path, def }))
+}
+
 /// A definition as loaded: its name, where it came from and its text.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -59,6 +163,13 @@ pub struct Loaded {
 impl Definition {
     /// Parses a definition's text; errors name `file:line`.
     pub fn parse(text: &str, path: &Path) -> Result<Definition, TestbedError> {
+        if is_virt_server(text) {
+            return Err(TestbedError::Definition {
+                path: path.to_path_buf(),
+                line: Some(key_line(text, "virt-server")),
+                msg: "names a virt server: it has no image (srukit builds nothing for it)".into(),
+            });
+        }
         let def: Definition = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             TestbedError::Definition { path: path.to_path_buf(), line, msg: e.message().trim().to_string() }
@@ -325,6 +436,39 @@ mod tests {
         ] {
             let err = ok(line).unwrap_err().to_string();
             assert!(err.contains("neither a suite nor a one-line apt source"), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn virt_server_definitions() {
+        let p = Path::new("t/v.toml");
+        let v = VirtServer::parse(
+            "virt-server = [\"autopkgtest-virt-unshare\", \"-t\", \"img.tar\"]\nrelease = \"bookworm\"\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(v.release.as_deref(), Some("bookworm"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("img.tar"), "").unwrap();
+        let argv = v.argv_in(dir.path());
+        assert_eq!(argv[..2], ["autopkgtest-virt-unshare", "-t"]);
+        assert_eq!(argv[2], dir.path().join("img.tar").display().to_string(), "absolute already");
+        // Mixed with image keys: an error at the image key's line.
+        let err = VirtServer::parse("virt-server = [\"autopkgtest-virt-null\"]\n\nsuite = \"bookworm\"\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t/v.toml:3:") && err.contains("no image keys"), "{err}");
+        let err = Definition::parse("suite = \"bookworm\"\nvirt-server = [\"autopkgtest-virt-null\"]\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t/v.toml:2:"), "{err}");
+        for (text, want) in [
+            ("virt-server = []\n", "t/v.toml:1: bad testbed definition: virt-server is empty"),
+            ("virt-server = [\"sh\"]\n", "is not an autopkgtest-virt-* server"),
+            ("virt-server = [\"autopkgtest-virt-null\"]\nrelease = \"a b\"\n", "t/v.toml:2:"),
+        ] {
+            let err = VirtServer::parse(text, p).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
         }
     }
 

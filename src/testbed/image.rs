@@ -41,6 +41,24 @@ pub struct Image {
     /// mmdebstrap's tarball (what autopkgtest-virt-unshare takes).
     pub tarball: PathBuf,
     pub log: PathBuf,
+    /// Set for a definition naming a virt server: then there is no image (the paths above
+    /// are empty), and `testbed::open` spawns the server instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virt: Option<VirtSpec>,
+}
+
+/// The virt server a definition names, its argv resolved against the definition's folder.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VirtSpec {
+    pub argv: Vec<String>,
+    pub release: Option<String>,
+}
+
+impl Image {
+    /// Does this "image" name a virt server (no tree on the host)?
+    pub fn is_virt(&self) -> bool {
+        self.virt.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +82,7 @@ impl Image {
             tarball: dir.join("image.tar"),
             log: dir.join("build.log"),
             dir,
+            virt: None,
         }
     }
 }
@@ -144,8 +163,24 @@ fn read_meta(dir: &Path) -> Option<Meta> {
 }
 
 /// The image for a definition (name in the testbeds dirs, or a path), built if not cached.
+/// A definition naming a virt server builds nothing: its "image" only carries the server.
 pub fn ensure_image(def_name_or_path: &str, rep: &dyn Reporter) -> Result<Image, TestbedError> {
-    let loaded = definition::load(def_name_or_path)?;
+    let loaded = match definition::load_any(def_name_or_path)? {
+        definition::Any::Image(l) => l,
+        definition::Any::Virt { name, path, def } => {
+            let argv = def.argv_in(definition_dir(&path));
+            let hash = crate::digest::hex(&Sha256::digest(argv.join("\0").as_bytes())[..8]);
+            return Ok(Image {
+                name,
+                hash,
+                dir: PathBuf::new(),
+                lower: PathBuf::new(),
+                tarball: PathBuf::new(),
+                log: PathBuf::new(),
+                virt: Some(VirtSpec { argv, release: def.release }),
+            });
+        }
+    };
     let hash = key_of(&loaded.def, definition_dir(&loaded.path))?;
     let dir = images_dir().join(&hash);
     if let Some(meta) = read_meta(&dir) {

@@ -23,12 +23,13 @@ mod procfs;
 mod running;
 pub mod state;
 mod uplink;
+pub mod virt_client;
 pub mod virt_server;
 
 pub use boot::BootStatus;
 pub use cgroup::MemCgroup;
 pub use definition::Definition;
-pub use image::{Image, ImageInfo, cache_root, ensure_image, list_images, remove_image};
+pub use image::{Image, ImageInfo, VirtSpec, cache_root, ensure_image, list_images, remove_image};
 pub use state::{GcReport, gc, reap_orphans};
 
 /// Which container technology runs a testbed.
@@ -57,6 +58,19 @@ pub struct OpenOptions {
     /// Put the overlay's writable layer on the real disk (scratch dir) instead of a
     /// per-testbed tmpfs (RAM): for testbeds that write gigabytes outside the data dir.
     pub upper_on_disk: bool,
+    /// What the plan needs a virt-server testbed to isolate (`needs = ["init"]` wants a
+    /// container or a machine, `needs = ["machine"]` a machine); checked against the
+    /// server's capabilities at open. srukit's own backends ignore it.
+    pub isolation: Option<Isolation>,
+    /// A virt server's stderr goes here (the run's log); else beside the host's temp files.
+    pub server_log: Option<PathBuf>,
+}
+
+/// The isolation a plan needs from a testbed (autopkgtest's `isolation-*` capabilities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    Container,
+    Machine,
 }
 
 /// One command to run inside a testbed.
@@ -143,14 +157,22 @@ pub trait Testbed: Send {
     fn host_pids_named(&self, name: &str) -> Result<Vec<u32>, TestbedError>;
     /// A memory cgroup (v1, or v2 where it has the memory controller) removed at close.
     fn memory_cgroup(&mut self, name: &str) -> Result<MemCgroup, TestbedError>;
-    /// A real-disk directory, the same as `inside_data_dir()` inside the testbed.
-    fn data_dir(&self) -> &Path;
-    /// Host pid of the testbed's pid 1.
-    fn init_pid(&self) -> u32;
+    /// A real-disk directory, the same as `INSIDE_DATA_DIR` inside the testbed (a virt
+    /// server has none: a missing capability).
+    fn data_dir(&self) -> Result<&Path, TestbedError>;
+    /// Host pid of the testbed's pid 1; None where the host cannot see it (a virt server).
+    fn init_pid(&self) -> Option<u32>;
     /// The testbed's id (its run dir is `/run/srukit/testbeds/<id>`).
     fn id(&self) -> &str;
     /// How a booted testbed (`Backend::Nspawn { boot: true }`) came up; None for the others.
     fn boot_status(&self) -> Option<&BootStatus>;
+    /// What runs the testbed, as result.json's `testbed.backend` says it (`unshare`,
+    /// `virt:autopkgtest-virt-qemu`, ...).
+    fn backend_name(&self) -> String;
+    /// A virt server's argv and capabilities, for the run's evidence; None for srukit's own.
+    fn virt_info(&self) -> Option<VirtInfo> {
+        None
+    }
     /// Tears everything down: processes, mounts, cgroups, scratch and run dir.
     fn close(self: Box<Self>) -> Result<(), TestbedError>;
 }
@@ -158,8 +180,20 @@ pub trait Testbed: Send {
 /// Where `data_dir()` appears inside every testbed.
 pub const INSIDE_DATA_DIR: &str = "/srv/data";
 
-/// Starts a fresh testbed from an image.
+/// What a virt-server testbed records about its server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VirtInfo {
+    pub argv: Vec<String>,
+    pub capabilities: Vec<String>,
+    /// What `print-execute-command` answered, decoded.
+    pub exec_prefix: Vec<String>,
+}
+
+/// Starts a fresh testbed from an image, or through the virt server a definition names.
 pub fn open(image: &Image, opts: &OpenOptions) -> Result<Box<dyn Testbed>, TestbedError> {
+    if let Some(spec) = &image.virt {
+        return Ok(Box::new(virt_client::VirtTestbed::open(spec, opts)?));
+    }
     Ok(Box::new(running::Running::open(image, opts)?))
 }
 
@@ -195,6 +229,12 @@ pub enum TestbedError {
     UncleanStop { id: String, msg: String },
     #[error("testbed {id}: teardown left {leftovers}")]
     Teardown { id: String, leftovers: String },
+    #[error("{server} cannot {capability}: a virt-server testbed lacks it")]
+    MissingCapability { server: String, capability: String },
+    #[error("virt server {server}: {msg}")]
+    VirtServer { server: String, msg: String },
+    #[error("virt server {server}: its exec prefix failed (status {status}) running `{cmd}`: an infrastructure failure, not the command's outcome{}", if tail.is_empty() { String::new() } else { format!("\n--- output (last lines) ---\n{tail}") })]
+    VirtExec { server: String, cmd: String, status: i32, tail: String },
     #[error(transparent)]
     Fs(#[from] crate::fsx::FsError),
     #[error(transparent)]
@@ -204,7 +244,9 @@ pub enum TestbedError {
 impl ExitCodeOf for TestbedError {
     fn exit(&self) -> Exit {
         match self {
-            TestbedError::UnknownDefinition { .. } | TestbedError::UnknownImage(_) => Exit::BadInput,
+            TestbedError::Definition { .. }
+            | TestbedError::UnknownDefinition { .. }
+            | TestbedError::UnknownImage(_) => Exit::BadInput,
             TestbedError::Fs(e) => e.exit(),
             _ => Exit::CouldNotRun,
         }

@@ -502,12 +502,12 @@ impl Testbed for Running {
         MemCgroup::new(root.join(&self.state.id).join(name))
     }
 
-    fn data_dir(&self) -> &Path {
-        &self.data_dir
+    fn data_dir(&self) -> Result<&Path, TestbedError> {
+        Ok(&self.data_dir)
     }
 
-    fn init_pid(&self) -> u32 {
-        self.init_pid
+    fn init_pid(&self) -> Option<u32> {
+        Some(self.init_pid)
     }
 
     fn id(&self) -> &str {
@@ -516,6 +516,14 @@ impl Testbed for Running {
 
     fn boot_status(&self) -> Option<&boot::BootStatus> {
         self.state.boot.as_ref()
+    }
+
+    fn backend_name(&self) -> String {
+        match self.backend {
+            Backend::Unshare => "unshare".into(),
+            Backend::Nspawn { boot: false } => "nspawn".into(),
+            Backend::Nspawn { boot: true } => "nspawn-boot".into(),
+        }
     }
 
     fn close(mut self: Box<Self>) -> Result<(), TestbedError> {

@@ -406,8 +406,18 @@ pub struct Testbed {
     pub image: String,
     /// sha256 of the image tarball the testbed was made from.
     pub image_sha256: String,
-    /// `unshare`, `nspawn`, ...
+    /// `unshare`, `nspawn`, ..., or `virt:autopkgtest-virt-X` for a testbed behind a virt server.
     pub backend: String,
+    /// The virt server a `virt:` testbed ran behind: its argv and the capabilities it
+    /// reported at open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virt_server: Option<VirtServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtServer {
+    pub argv: Vec<String>,
+    pub capabilities: Vec<String>,
 }
 
 /// The iscsi family's four built-in checks (the flagship's), each with its built-in outcomes.
@@ -667,7 +677,12 @@ impl Testbed {
         image_sha256: impl Into<String>,
         backend: impl Into<String>,
     ) -> Testbed {
-        Testbed { image: image.into(), image_sha256: image_sha256.into(), backend: backend.into() }
+        Testbed {
+            image: image.into(),
+            image_sha256: image_sha256.into(),
+            backend: backend.into(),
+            virt_server: None,
+        }
     }
 }
 

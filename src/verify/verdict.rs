@@ -226,7 +226,12 @@ mod tests {
             phase: "off".into(),
             config_edits: vec![],
             steps: vec![],
-            testbed: Testbed { image: "i".into(), image_sha256: "h".into(), backend: "unshare".into() },
+            testbed: Testbed {
+                image: "i".into(),
+                image_sha256: "h".into(),
+                backend: "unshare".into(),
+                virt_server: None,
+            },
             checks: outcomes
                 .iter()
                 .map(|o| CheckResult::new("wce", "t", "off", "on", *o, bound(), 0.0))

@@ -7,14 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod conformance;
+
 use srukit::testbed::{self, Testbed};
 
 /// The host dirs a running testbed owns: its run dir, its scratch dir, its cgroup in each
 /// hierarchy and systemd-nspawn's propagate dir (the unshare backend must not make one).
 pub fn host_paths(tb: &dyn Testbed) -> Vec<PathBuf> {
     let id = tb.id();
-    let mut paths =
-        vec![Path::new("/run/srukit/testbeds").join(id), tb.data_dir().parent().unwrap().to_path_buf()];
+    let mut paths = vec![
+        Path::new("/run/srukit/testbeds").join(id),
+        tb.data_dir().unwrap().parent().unwrap().to_path_buf(),
+    ];
     for h in ["systemd", "unified", "memory"] {
         paths.push(Path::new("/sys/fs/cgroup").join(h).join("srukit").join(id));
     }

@@ -193,7 +193,10 @@ impl Session {
 
     /// `srukit testbed enter --pid P --start T --`, the program being this very binary.
     fn prefix(&self, cmd: &'static str) -> Result<Vec<String>, VirtError> {
-        let pid = self.testbed(cmd)?.init_pid();
+        let pid = self.testbed(cmd)?.init_pid().ok_or(VirtError::Testbed {
+            what: "find the testbed's pid 1",
+            source: other("a testbed behind another virt server has no host pid 1".into()),
+        })?;
         let start = procfs::start_time(pid)
             .ok_or(VirtError::Testbed { what: "find the testbed's pid 1", source: gone(pid) })?;
         let exe = std::env::current_exe().map_err(|e| VirtError::Testbed {
@@ -249,7 +252,7 @@ impl Session {
             eprintln!("autopkgtest-virt-srukit: no testbed is open");
             return;
         };
-        let pid = tb.init_pid();
+        let pid = tb.init_pid().unwrap_or(0);
         eprintln!(
             "autopkgtest-virt-srukit: testbed {} image {} backend {:?}, pid 1 is host pid {pid} ({})",
             tb.id(),

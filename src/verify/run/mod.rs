@@ -55,7 +55,8 @@ pub fn run(spec: &RunSpec) -> RunOutput {
         testbed: crate::verify::result::Testbed {
             image: spec.image.name.clone(),
             image_sha256: spec.image.hash.clone(),
-            backend: backend_name(&spec.open),
+            backend: backend_name(spec),
+            virt_server: None,
         },
         checks: Vec::new(),
         seconds: 0.0,
@@ -66,6 +67,10 @@ pub fn run(spec: &RunSpec) -> RunOutput {
     match crate::testbed::open(spec.image, &spec.open) {
         Err(e) => run.error = Some(format!("could not open a testbed: {e}")),
         Ok(mut tb) => {
+            run.testbed.backend = tb.backend_name();
+            run.testbed.virt_server = tb
+                .virt_info()
+                .map(|v| crate::verify::result::VirtServer { argv: v.argv, capabilities: v.capabilities });
             if let Err(e) = exercise(tb.as_mut(), spec, &mut run, &mut installed) {
                 run.error = Some(e);
             }
@@ -78,8 +83,12 @@ pub fn run(spec: &RunSpec) -> RunOutput {
     RunOutput { run, installed }
 }
 
-fn backend_name(open: &OpenOptions) -> String {
-    match open.backend {
+/// What runs the testbed, known before it opens (the testbed itself says it once open).
+fn backend_name(spec: &RunSpec) -> String {
+    if let Some(v) = &spec.image.virt {
+        return format!("virt:{}", v.argv[0].rsplit('/').next().unwrap_or(&v.argv[0]));
+    }
+    match spec.open.backend {
         crate::testbed::Backend::Unshare => "unshare".into(),
         crate::testbed::Backend::Nspawn { boot: false } => "nspawn".into(),
         crate::testbed::Backend::Nspawn { boot: true } => "nspawn-boot".into(),
@@ -172,7 +181,7 @@ fn variables(tb: &mut dyn Testbed, spec: &RunSpec) -> Fallible<BTreeMap<String, 
     let volume_id = uuid_v4().map_err(|e| format!("random volume id: {e}"))?;
     let lun_name = format!("lun-{volume_id}.img");
     if spec.plan.has_iscsi() || spec.plan.raw.lun_given {
-        let host_lun = tb.data_dir().join(&lun_name);
+        let host_lun = tb.data_dir().map_err(|e| e.to_string())?.join(&lun_name);
         let f =
             std::fs::File::create(&host_lun).map_err(|e| format!("create {}: {e}", host_lun.display()))?;
         f.set_len(spec.plan.raw.lun.size_mib << 20)
