@@ -170,3 +170,102 @@ fn testbed_exec_cli_runs_through_the_server() {
     assert!(err.contains(&format!("{}:2:", bad.display())), "{err}");
     assert_eq!(out.status.code(), Some(2), "{err}");
 }
+
+/// A plan folder whose `testbeds/virt-lanes.toml` is virt-unshare over the bookworm-lanes
+/// image (the zip lane's testbed), and the zip lane's plan pointed at it.
+fn virt_lane(needs: &str) -> PathBuf {
+    let tar = testbed::ensure_image("bookworm-lanes", &Quiet).expect("bookworm-lanes builds").tarball;
+    let dir = defs_dir().join(format!("lane{}", needs.len()));
+    std::fs::create_dir_all(dir.join("testbeds")).unwrap();
+    std::fs::write(
+        dir.join("testbeds/virt-lanes.toml"),
+        format!("virt-server = [\"autopkgtest-virt-unshare\", \"-t\", {:?}]\nrelease = \"bookworm\"\n", tar),
+    )
+    .unwrap();
+    let plan = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testbeds/plans/deb-1143866-zip.toml"),
+    )
+    .unwrap()
+    .replacen("testbed = \"bookworm-lanes\"", &format!("testbed = \"virt-lanes\"\n{needs}"), 1);
+    let path = dir.join("zip.toml");
+    std::fs::write(&path, plan).unwrap();
+    path
+}
+
+fn verify(plan: &Path, out: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let o = Command::new(BIN)
+        .args(["verify", &plan.display().to_string(), "--out", &out.display().to_string()])
+        .args(["--before", "apt:zip=3.0-13@bookworm", "--after", "apt:zip=3.0-13+deb12u1@bookworm-security"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let doc = std::fs::read(out.join("result.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    (o.status.code(), doc.unwrap_or(serde_json::Value::Null), err)
+}
+
+/// (side, phase, check, outcome) of every run: what a verdict is made of.
+fn outcomes(doc: &serde_json::Value) -> Vec<String> {
+    let mut rows: Vec<String> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["checks"].as_array().unwrap().iter().map(move |c| {
+                format!("{} {} {} {} {}", r["side"], r["phase"], c["id"], c["outcome"], c["matched_outcome"])
+            })
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn verify_through_virt_unshare_gives_the_default_backends_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("testbeds/plans/deb-1143866-zip.toml");
+    let (code, default, err) = verify(&plan, &dir.path().join("default"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, virt, err) = verify(&virt_lane(""), &dir.path().join("virt"));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(virt["verdict"], default["verdict"]);
+    assert_eq!(virt["verdict"], "verification-done");
+    assert_eq!(outcomes(&virt), outcomes(&default));
+    assert!(
+        outcomes(&virt).contains(&r#""before" "default" "injection" "pass" "injected""#.to_string()),
+        "{:?}",
+        outcomes(&virt)
+    );
+    for run in virt["runs"].as_array().unwrap() {
+        let tb = &run["testbed"];
+        assert_eq!(tb["backend"], "virt:autopkgtest-virt-unshare", "{tb}");
+        assert_eq!(tb["virt_server"]["argv"][0], "autopkgtest-virt-unshare", "{tb}");
+        assert!(tb["virt_server"]["capabilities"].as_array().unwrap().iter().any(|c| c == "revert"), "{tb}");
+    }
+    for run in default["runs"].as_array().unwrap() {
+        assert_eq!(run["testbed"]["backend"], "unshare");
+        assert!(run["testbed"].get("virt_server").is_none());
+    }
+}
+
+#[test]
+fn needs_machine_is_a_virt_server_with_isolation_machine() {
+    // Accepted at load for a virt-server testbed; virt-unshare lacks isolation-machine, so
+    // the run cannot happen: an error (exit 3) naming the capability, never a verdict.
+    let plan = virt_lane("needs = [\"machine\"]");
+    srukit::verify::plan::Plan::load(&plan).expect("a virt-server testbed may be a machine");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = verify(&plan, &dir.path().join("out"));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("autopkgtest-virt-unshare") && err.contains("isolation-machine"), "{err}");
+    // Refused at file:line for srukit's own testbeds.
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("testbed = \"virt-lanes\"", "testbed = \"bookworm-lanes\"");
+    let own = plan.with_file_name("own.toml");
+    std::fs::write(&own, &text).unwrap();
+    let line = text.lines().position(|l| l.starts_with("needs =")).unwrap() + 1;
+    let (code, _, err) = verify(&own, &dir.path().join("own"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("{}:{line}:", own.display())) && err.contains("VM lane"), "{err}");
+}

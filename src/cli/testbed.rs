@@ -160,7 +160,11 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     match cmd {
         Command::Build { definition } => {
             let image = testbed::ensure_image(&definition, rep)?;
-            let text = format!("{} {} {}\n", image.name, image.hash, image.dir.display());
+            let text = match &image.virt {
+                // Nothing to build: the server makes its testbed at open.
+                Some(v) => format!("{}: virt server `{}`, no image to build\n", image.name, v.argv.join(" ")),
+                None => format!("{} {} {}\n", image.name, image.hash, image.dir.display()),
+            };
             Ok(Outcome::new(Exit::Success, &image, text))
         }
         Command::List => {

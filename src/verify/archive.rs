@@ -326,8 +326,34 @@ pub fn check_image_release(
     packages: &[&crate::verify::packages::Package],
     image: &crate::testbed::Image,
 ) -> Result<(), VerifyError> {
-    let os_release = os_release(image);
-    let codename = image_codename(image)?.unwrap_or_default();
+    let codename = image_codename(image)?;
+    check_release(packages, &image.name, codename.as_deref(), &os_release(image).display().to_string())
+}
+
+/// A virt-server testbed's release, from its /etc/os-release (no image on the host to read).
+pub fn testbed_codename(tb: &mut dyn crate::testbed::Testbed) -> Result<Option<String>, VerifyError> {
+    let out = tb.exec(&crate::testbed::ExecRequest::new(["cat", "/etc/os-release"]))?;
+    if !out.success() {
+        return Err(VerifyError::Usage(format!(
+            "the testbed has no /etc/os-release: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string()))
+}
+
+/// `check_image_release` given the release (`codename`) and where it was read.
+pub fn check_release(
+    packages: &[&crate::verify::packages::Package],
+    image_name: &str,
+    codename: Option<&str>,
+    os_release: &str,
+) -> Result<(), VerifyError> {
+    let codename = codename.unwrap_or_default();
     for p in packages {
         let Some(a) = &p.archive else { continue };
         if a.suite.series != codename {
@@ -336,10 +362,10 @@ pub fn check_image_release(
                 p.source,
                 a.suite.name,
                 a.suite.series,
-                image.name,
-                if codename.is_empty() { "of no known release" } else { &codename },
-                os_release.display(),
-                if codename.is_empty() { "its release" } else { &codename },
+                image_name,
+                if codename.is_empty() { "of no known release" } else { codename },
+                os_release,
+                if codename.is_empty() { "its release" } else { codename },
             )));
         }
     }

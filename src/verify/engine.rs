@@ -51,7 +51,16 @@ pub fn open_options(plan: &Plan, asked: Option<Backend>) -> Result<OpenOptions, 
         }
         (Some(b), false) => b,
     };
-    Ok(OpenOptions { backend, uplink: plan.needs(Need::Network), ..Default::default() })
+    // A virt server's testbed must say it isolates what the plan needs (checked at open
+    // against its capabilities); srukit's own backends ignore this.
+    let isolation = if plan.needs(Need::Machine) {
+        Some(crate::testbed::Isolation::Machine)
+    } else if init {
+        Some(crate::testbed::Isolation::Container)
+    } else {
+        None
+    };
+    Ok(OpenOptions { backend, uplink: plan.needs(Need::Network), isolation, ..Default::default() })
 }
 
 pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyResult, VerifyError> {
@@ -108,10 +117,36 @@ pub fn verify(plan: &Plan, opts: &Options, rep: &dyn Reporter) -> Result<VerifyR
         image
     };
     let all: Vec<&Package> = packages.iter().flat_map(|(_, p)| p).collect();
-    crate::verify::archive::check_image_release(&all, &image)?;
-    // `apt:` packages are what the image carries: known now, from its dpkg database.
-    for (_, pkgs) in &mut packages {
-        packages::resolve_in_image(pkgs, &image.lower, &image.name)?;
+    if image.is_virt() {
+        // No image on the host: its release and its packages are asked of a testbed.
+        if !plan.dep8.is_empty() {
+            return Err(VerifyError::Usage(format!(
+                "{}: the autopkgtest gate ([[dep8]]) runs on srukit's own images; testbed `{}` is a virt server",
+                plan.path.display(),
+                plan.raw.testbed
+            )));
+        }
+        let step = rep.step(&format!("release and packages of {} (a virt-server testbed)", plan.raw.testbed));
+        let mut probe = crate::testbed::open(&image, &open)?;
+        let asked = crate::verify::archive::testbed_codename(probe.as_mut()).and_then(|codename| {
+            crate::verify::archive::check_release(&all, &image.name, codename.as_deref(), "/etc/os-release")
+        });
+        let asked = asked.and_then(|()| {
+            for (_, pkgs) in &mut packages {
+                packages::resolve_in_testbed(pkgs, probe.as_mut(), &image.name)?;
+            }
+            Ok(())
+        });
+        let closed = probe.close();
+        asked?;
+        closed?;
+        step.finish("done");
+    } else {
+        crate::verify::archive::check_image_release(&all, &image)?;
+        // `apt:` packages are what the image carries: known now, from its dpkg database.
+        for (_, pkgs) in &mut packages {
+            packages::resolve_in_image(pkgs, &image.lower, &image.name)?;
+        }
     }
     let versions = update_rule(&packages)?;
 

@@ -321,16 +321,47 @@ pub fn resolve_in_image(
     image_name: &str,
 ) -> Result<(), VerifyError> {
     let admindir = image_root.join("var/lib/dpkg");
-    for p in packages.iter_mut().filter(|p| p.deb.is_none()) {
+    resolve_with(packages, image_name, &mut |name| {
         let out = Cmd::new("dpkg-query")
             .arg(format!("--admindir={}", admindir.display()))
-            .args(["-W", "-f=${db:Status-Abbrev}\t${Version}\t${source:Package}", &p.name])
+            .args(["-W", QUERY_FORMAT, name])
             .output_unchecked()?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+    })
+}
+
+/// What `resolve_in_image` asks dpkg-query of each package.
+const QUERY_FORMAT: &str = "-f=${db:Status-Abbrev}\t${Version}\t${source:Package}";
+
+/// `resolve_in_image` for a testbed with no image on the host (a virt server's): dpkg-query
+/// runs inside it.
+pub fn resolve_in_testbed(
+    packages: &mut [Package],
+    tb: &mut dyn crate::testbed::Testbed,
+    image_name: &str,
+) -> Result<(), VerifyError> {
+    resolve_with(packages, image_name, &mut |name| {
+        let out = tb.exec(&crate::testbed::ExecRequest::new(["dpkg-query", "-W", QUERY_FORMAT, name]))?;
+        Ok((out.success(), out.stdout_str()))
+    })
+}
+
+/// Asks dpkg-query about one package: did it succeed, and its output.
+type DpkgQuery<'a> = dyn FnMut(&str) -> Result<(bool, String), VerifyError> + 'a;
+
+/// Fills in each `apt:` package's version and source from `query` (dpkg-query's success
+/// and its `QUERY_FORMAT` line).
+fn resolve_with(
+    packages: &mut [Package],
+    image_name: &str,
+    query: &mut DpkgQuery<'_>,
+) -> Result<(), VerifyError> {
+    for p in packages.iter_mut().filter(|p| p.deb.is_none()) {
+        let (ok, text) = query(&p.name)?;
         let mut fields = text.split('\t');
         let (status, version, source) =
             (fields.next().unwrap_or("").trim(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
-        if !out.status.success() || status != "ii" || version.is_empty() {
+        if !ok || status != "ii" || version.is_empty() {
             return Err(VerifyError::Packages(format!(
                 "{}: the image {image_name} does not carry package `{}` (an apt: package is the one the image has installed)",
                 p.source, p.name

@@ -238,9 +238,22 @@ impl Plan {
                 message: format!("unknown testbed `{}`: {e}", plan.raw.testbed),
             }
         })?;
-        if plan.needs(Need::Init) {
+        let def_text = crate::fsx::read_to_string(&found)?;
+        // A virt server's testbed says at open whether it isolates what the plan needs
+        // (`isolation-machine`, `isolation-container`); srukit's own testbeds are known now.
+        let virt = crate::testbed::definition::is_virt_server(&def_text);
+        if plan.needs(Need::Machine) && !virt {
+            let at = spans.needs.as_ref().map(|n| n.span().start).unwrap_or(0);
+            return Err(Loc { text: &text, path }.at(
+                at,
+                format!(
+                    "needs = [\"machine\"]: no srukit testbed is a machine (it is a container sharing the host's kernel); run this plan in a VM lane: a testbed definition naming a virt server with isolation-machine (`virt-server = [\"autopkgtest-virt-qemu\", ...]`), not `{}`",
+                    plan.raw.testbed
+                ),
+            ));
+        }
+        if plan.needs(Need::Init) && !virt {
             // A service manager as pid 1 needs one in the image: Debian's is systemd-sysv.
-            let def_text = crate::fsx::read_to_string(&found)?;
             let def = crate::testbed::Definition::parse(&def_text, &found).map_err(|e| {
                 PlanError::Invalid { path: found.clone(), line: 1, column: None, message: e.to_string() }
             })?;
@@ -268,13 +281,6 @@ impl Plan {
 
         if raw.phases.is_empty() {
             return Err(loc.at_line(1, "a plan needs at least one [[phase]]"));
-        }
-        if raw.needs.contains(&Need::Machine) {
-            let at = spans.needs.as_ref().map(|n| n.span().start).unwrap_or(0);
-            return Err(invalid(
-                at,
-                "needs = [\"machine\"]: no srukit testbed is a machine (it is a container sharing the host's kernel); run this plan in a VM lane".into(),
-            ));
         }
         if let (Some(d), Some(sp)) = (&raw.daemon, &spans.daemon)
             && d.argv.is_empty()
