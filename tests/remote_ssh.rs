@@ -8,11 +8,15 @@
 mod common;
 mod dep8_common;
 mod remote_common;
+mod testbed_common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use remote_common::{Journal, Remote, SCRIPT};
+use srukit::reporter::Quiet;
+use srukit::testbed::{self, ExecRequest, OpenOptions};
+use testbed_common::conformance::{self, Subject};
 
 /// sed's DEP-8 test, pinned as tests/dep8_suites.rs pins it (the point-release suite).
 const SED: (&str, &str, &str) = ("sed", "bookworm", "4.9-1+deb12u1");
@@ -163,4 +167,158 @@ fn bad_arguments_are_refused_with_exit_2_before_anything_starts() {
         assert!(common::text(&out.stderr).contains(said), "{args:?}: {}", common::text(&out.stderr));
     }
     assert_eq!(common::listing(state.path()), Vec::<String>::new(), "a refused command made an instance");
+}
+
+/// A srukit definition naming the remote through autopkgtest-virt-ssh, written into
+/// `dir/testbeds/NAME.toml` (the testbeds dir a plan in `dir` finds): the setup script over
+/// the built image, its instances journalled.
+fn ssh_def(dir: &Path, journal: &Journal) -> PathBuf {
+    let defs = dir.join("testbeds");
+    std::fs::create_dir_all(&defs).unwrap();
+    let path = defs.join("remote-ssh.toml");
+    let argv = [
+        "autopkgtest-virt-ssh".to_string(),
+        "-s".into(),
+        SCRIPT.into(),
+        "--".into(),
+        "--root".into(),
+        remote_common::image_root().display().to_string(),
+        "--journal".into(),
+        journal.path.display().to_string(),
+    ];
+    std::fs::write(&path, format!("virt-server = {argv:?}\nrelease = \"bookworm\"\n")).unwrap();
+    path
+}
+
+#[test]
+fn conformance_through_autopkgtest_virt_ssh_on_the_remote() {
+    let work = tempfile::tempdir().unwrap();
+    let journal = Journal::new(work.path());
+    let def = ssh_def(work.path(), &journal);
+    let image = testbed::ensure_image(&def.display().to_string(), &Quiet).expect("the definition loads");
+    let open = || testbed::open(&image, &OpenOptions::default()).expect("the remote opens through virt-ssh");
+    // Words reach the remote as given. autopkgtest-virt-ssh 5.28's exec prefix (its runcmd:
+    // `ssh ... $(printf '%q ' "$@")`, unquoted) re-splits them on whitespace and ssh joins
+    // them with one space, so "a  b" arrives as "a b" unless the client encodes its words.
+    let mut tb = open();
+    let out = tb.exec(&ExecRequest::new(["printf", "%s|", "a  b\n  c", "d\te"])).unwrap();
+    tb.close().unwrap();
+    assert_eq!(out.stdout_str(), "a  b\n  c|d\te|", "the words changed on their way to the remote");
+    // The probe is removed in one testbed and must be back in the next: not sshd, which
+    // re-executes itself for every login.
+    conformance::all(&Subject { open: &open, probe: "/usr/bin/unzip", release: "bookworm" });
+    let tb = open();
+    assert_eq!(tb.backend_name(), "virt:autopkgtest-virt-ssh");
+    let info = tb.virt_info().expect("a virt testbed records its server");
+    for c in ["revert", "revert-full-system", "root-on-testbed"] {
+        assert!(info.capabilities.iter().any(|x| x == c), "the remote lacks {c}: {info:?}");
+    }
+    assert!(
+        !info.capabilities.iter().any(|x| x == "isolation-machine"),
+        "shares the host's kernel: {info:?}"
+    );
+    tb.close().unwrap();
+    assert!(!journal.opened().is_empty());
+    assert!(journal.open_now().is_empty(), "every open was cleaned up: {:?}", journal.events());
+    assert_eq!(journal.leftovers(), Vec::<String>::new());
+}
+
+/// `srukit testbed exec` on the definition: the command runs on the remote, whose only
+/// address is its own 10.200.N.2, not one of the host's.
+#[test]
+fn srukit_testbed_exec_runs_on_the_remotes_own_address() {
+    let work = tempfile::tempdir().unwrap();
+    let journal = Journal::new(work.path());
+    let def = ssh_def(work.path(), &journal);
+    let out = Command::new(env!("CARGO_BIN_EXE_srukit"))
+        .args(["testbed", "exec"])
+        .arg(&def)
+        .args(["--", "hostname", "-I"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "srukit testbed exec: {}", common::text(&out.stderr));
+    let opened = journal.opened();
+    assert_eq!(opened.len(), 1, "{:?}", journal.events());
+    let remote = format!("10.200.{}.2", opened[0].0);
+    assert_eq!(common::text(&out.stdout).split_whitespace().collect::<Vec<_>>(), [remote.as_str()]);
+    assert!(!host_addresses().contains(&remote), "{remote} is one of the host's");
+    assert!(journal.open_now().is_empty(), "closed: {:?}", journal.events());
+    assert_eq!(journal.leftovers(), Vec::<String>::new());
+}
+
+/// The zip lane (Debian #1143866, testbeds/plans/deb-1143866-zip.toml; versions as
+/// tests/lanes_debian.rs pins them) from the archive, verified on the default backend and,
+/// the plan's testbed switched to the remote, through autopkgtest-virt-ssh.
+const ZIP_PLAN: &str = "testbeds/plans/deb-1143866-zip.toml";
+const ZIP_BEFORE: &str = "apt:zip=3.0-13@bookworm";
+const ZIP_AFTER: &str = "apt:zip=3.0-13+deb12u1@bookworm-security";
+
+fn verify(plan: &Path, out: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_srukit"))
+        .arg("--json")
+        .arg("verify")
+        .arg(plan)
+        .args(["--before", ZIP_BEFORE, "--after", ZIP_AFTER, "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "srukit verify {}: {}", plan.display(), common::text(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap()
+}
+
+/// (side, phase, check) -> the outcome it matched, for every run of a result.
+fn outcomes(doc: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let mut v = Vec::new();
+    for run in doc["runs"].as_array().unwrap() {
+        for c in run["checks"].as_array().unwrap() {
+            let s = |x: &serde_json::Value| x.as_str().unwrap_or("?").to_string();
+            v.push((s(&run["side"]), s(&run["phase"]), s(&c["id"]), s(&c["matched_outcome"])));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn a_debian_lane_verified_through_the_ssh_backend_matches_the_default_backend() {
+    let work = tempfile::tempdir().unwrap();
+    let journal = Journal::new(work.path());
+    ssh_def(work.path(), &journal);
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join(ZIP_PLAN);
+    let text = std::fs::read_to_string(&original).unwrap();
+    assert!(text.contains("\ntestbed = \"bookworm-lanes\"\n"), "the lane's testbed line moved");
+    let plan = work.path().join("deb-1143866-zip.toml");
+    std::fs::write(&plan, text.replace("\ntestbed = \"bookworm-lanes\"\n", "\ntestbed = \"remote-ssh\"\n"))
+        .unwrap();
+
+    let (default_out, ssh_out) = (work.path().join("default"), work.path().join("ssh"));
+    let (default, ssh) = std::thread::scope(|s| {
+        let d = s.spawn(|| verify(&original, &default_out));
+        let ssh = verify(&plan, &ssh_out);
+        (d.join().unwrap(), ssh)
+    });
+    for doc in [&default, &ssh] {
+        assert_eq!(doc["verdict"], "verification-done", "{doc:#}");
+    }
+    assert_eq!(outcomes(&ssh), outcomes(&default), "the same check results on both backends");
+    let want: Vec<(String, String, String, String)> = [
+        ("after", "injection", "quoted"),
+        ("after", "marker", "absent"),
+        ("after", "plain-archive", "ok"),
+        ("before", "injection", "injected"),
+        ("before", "marker", "created"),
+        ("before", "plain-archive", "ok"),
+    ]
+    .iter()
+    .map(|(side, id, o)| (side.to_string(), "default".to_string(), id.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(outcomes(&ssh), want);
+    for run in ssh["runs"].as_array().unwrap() {
+        let backend = run["testbed"]["backend"].as_str().unwrap_or_default();
+        assert!(backend.contains("autopkgtest-virt-ssh"), "testbed.backend names virt-ssh: {backend}");
+    }
+    // Each run had a remote of its own, and none is left.
+    assert!(!journal.opened().is_empty(), "{:?}", journal.events());
+    assert!(journal.open_now().is_empty(), "every open was cleaned up: {:?}", journal.events());
+    assert_eq!(journal.leftovers(), Vec::<String>::new());
 }
