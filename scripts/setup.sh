@@ -33,6 +33,9 @@ packages=(
   # apt-ftparchive for the local repos. Never debci-worker: its postinst builds an lxc
   # testbed. The srukit backend is installed by `debci up` (or srukit's .deb).
   debci debci-collector rabbitmq-server amqp-tools apt-utils
+  # the "remote machine" (testbeds/remote/netns-sshd): sshd is run from the remote image, the
+  # host's openssh-client logs in (autopkgtest-virt-ssh), apt-cacher-ng is the remote's proxy
+  openssh-server openssh-client apt-cacher-ng
 )
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt-get, namespaces)" >&2; exit 3; }
