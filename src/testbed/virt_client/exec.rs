@@ -1,7 +1,9 @@
 //! Commands through a virt server's exec prefix: the argv srukit runs is
 //! `PREFIX env -i PATH=... K=V [timeout -k 2 S] [sh -c 'cd "$1" && shift && exec "$@"' sh CWD] ARGV`,
 //! so the clean environment, the working directory and the time limit hold on any testbed
-//! (a remote one too), with no shell quoting of the caller's words.
+//! (a remote one too). The words travel as one shell-safe word (`through`): some servers'
+//! prefixes re-split what they are given (autopkgtest-virt-ssh's `runcmd` collapses runs of
+//! spaces in an argument that also holds a newline), and an argv must arrive as it was sent.
 
 use std::time::{Duration, Instant};
 
@@ -42,9 +44,20 @@ pub fn inner_argv(req: &ExecRequest) -> Vec<String> {
     argv
 }
 
+/// `prefix` + a `sh -c` whose only argument is made of shell-safe characters and decodes
+/// to `words` exactly: each byte of the quoted command line as a printf octal escape, so no
+/// re-quoting or word splitting by the prefix (or a remote login shell) can change it.
+pub fn through(prefix: &[String], words: &[String]) -> Vec<String> {
+    let line = format!("exec {}", crate::process::shell_quote_all(words));
+    let octal: String = line.bytes().map(|b| format!("\\{b:03o}")).collect();
+    let mut full = prefix.to_vec();
+    full.extend(["sh".to_string(), "-c".to_string(), format!("eval \"$(printf '{octal}')\"")]);
+    full
+}
+
 /// Runs `req` through `prefix`; 254/255 from the prefix are infrastructure failures.
 pub fn run(server: &str, prefix: &[String], req: &ExecRequest) -> Result<ExecOutput, TestbedError> {
-    let full: Vec<String> = prefix.iter().cloned().chain(inner_argv(req)).collect();
+    let full = through(prefix, &inner_argv(req));
     let mut cmd = Cmd::new(&full[0]).args(&full[1..]).own_process_group();
     if let Some(input) = &req.stdin {
         cmd = cmd.stdin_bytes(input.clone());
@@ -109,6 +122,18 @@ mod tests {
             argv[argv.len() - 7..],
             ["sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", "/usr/share", "ls", "a b"]
         );
+    }
+
+    #[test]
+    fn words_arrive_as_sent_through_a_prefix_that_resplits() {
+        // autopkgtest-virt-ssh's runcmd: its arguments re-split, joined by ssh with single
+        // spaces, and read again by the remote's shell.
+        let resplit = ["bash", "-c", "set -- $(printf '%q ' \"${@% }\"); exec sh -c \"$*\"", "runcmd"]
+            .map(String::from);
+        let word = "a  b\n  c\t'd\"$e`f\\";
+        let argv = through(&resplit, &["printf".into(), "%s|".into(), word.into()]);
+        let out = crate::process::Cmd::new(&argv[0]).args(&argv[1..]).output_unchecked().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{word}|"));
     }
 
     #[test]

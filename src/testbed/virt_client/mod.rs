@@ -177,10 +177,11 @@ impl Testbed for VirtTestbed {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pidf = format!("{}/srukit-spawn-{}-{n}.pid", self.scratch, std::process::id());
         let inner = exec::inner_argv(&ExecRequest { timeout: None, ..req.clone() });
-        let mut argv: Vec<String> = self.prefix.clone();
-        argv.extend(["sh", "-c", "echo $$ >\"$0\" && exec \"$@\""].map(String::from));
-        argv.push(pidf.clone());
-        argv.extend(inner);
+        let mut words: Vec<String> =
+            ["sh", "-c", "echo $$ >\"$0\" && exec \"$@\""].map(String::from).to_vec();
+        words.push(pidf.clone());
+        words.extend(inner);
+        let argv = exec::through(&self.prefix, &words);
         let mut cmd = crate::process::Cmd::new(&argv[0]).args(&argv[1..]).own_process_group();
         if let Some(log) = &req.log {
             cmd = cmd.output_to_file(log);
