@@ -16,22 +16,41 @@ mkdir -p "$logs"
 $cargo test --release --test debian_package >"$logs/debian_package.log" 2>&1 &
 package=$!
 
+# The scale-out tests spend their time waiting on services (RabbitMQ, debci's Ruby, sshd,
+# autopkgtest's virt servers, the archive): they run beside the others too, in a lane of
+# their own; each stops what it started and scopes its leftover checks to its own ids.
+services=(debci_engine remote_ssh testbed_virt_backend lane_two_releases)
+service_targets=()
+for name in "${services[@]}"; do
+  [ -f "tests/$name.rs" ] && service_targets+=(--test "$name")
+done
+$cargo test --release "${service_targets[@]}" >"$logs/services.log" 2>&1 &
+service_lane=$!
+
 targets=(--lib --bins)
 for t in tests/*.rs; do
   name=$(basename "$t" .rs)
-  [ "$name" = debian_package ] || targets+=(--test "$name")
+  [ "$name" = debian_package ] && continue
+  printf '%s\n' "${services[@]}" | grep -qx "$name" && continue
+  targets+=(--test "$name")
 done
 $cargo test --release "${targets[@]}"
 rest=$?
 $cargo test --release --doc
 doc=$?
 
+show() { # NAME LOG STATUS: a background lane's results, and its tail when it failed
+  echo "--- $1 (run beside the others; full log: $2)"
+  grep -E '^(test |test result|---- |thread |     Running )' "$2" || tail -n 40 "$2"
+  [ "$3" = 0 ] || tail -n 60 "$2"
+}
+wait "$service_lane"
+svc=$?
+show "the scale-out tests (${services[*]})" "$logs/services.log" "$svc"
 wait "$package"
 pkg=$?
-echo "--- tests/debian_package.rs (run beside the others; full log: $logs/debian_package.log)"
-grep -E '^(test |test result|---- |thread )' "$logs/debian_package.log" || tail -n 40 "$logs/debian_package.log"
-[ "$pkg" = 0 ] || tail -n 60 "$logs/debian_package.log"
+show tests/debian_package.rs "$logs/debian_package.log" "$pkg"
 
 status=0
-for s in "$rest" "$doc" "$pkg"; do [ "$s" = 0 ] || status=1; done
+for s in "$rest" "$doc" "$svc" "$pkg"; do [ "$s" = 0 ] || status=1; done
 exit $status
