@@ -206,7 +206,11 @@ pub fn next_version(req: &BumpRequest<'_>) -> Result<Version, VersionError> {
             (vec![ubuntu_sru_series(base, tail, release()?).map_err(underivable)?], false)
         }
         Scheme::DebianStable => {
-            let marker = format!("+deb{}u", release()?);
+            let n = release()?;
+            // A stable version taken from a later release carries `~debNuM` (trixie's
+            // 2.3.3-14~deb13u1): Debian's next update of it bumps that counter (~deb13u2).
+            let tilde = format!("~deb{n}u");
+            let marker = if has_counter(base, &tilde) { tilde } else { format!("+deb{n}u") };
             (vec![bump_counter(base, &marker, "1")], false)
         }
         Scheme::DebianBackports => {
@@ -392,6 +396,8 @@ mod tests {
             ("2.0-3", Scheme::DebianStable, Some("12"), None, "2.0-3+deb12u1"),
             ("2.0-3+deb12u1", Scheme::DebianStable, Some("12"), None, "2.0-3+deb12u2"),
             ("2.0-3+deb12u9", Scheme::DebianStable, Some("12"), None, "2.0-3+deb12u10"),
+            ("2.3.3-14~deb13u1", Scheme::DebianStable, Some("13"), None, "2.3.3-14~deb13u2"),
+            ("2.3.3-14~deb12u1", Scheme::DebianStable, Some("13"), None, "2.3.3-14~deb12u1+deb13u1"),
             ("2:2.0-3", Scheme::DebianStable, Some("12"), Some("2:2.1-1"), "2:2.0-3+deb12u1"),
             ("2.0-3", Scheme::DebianBackports, Some("12"), None, "2.0-3~bpo12+1"),
             ("2.0-3~bpo12+1", Scheme::DebianBackports, Some("12"), None, "2.0-3~bpo12+2"),
