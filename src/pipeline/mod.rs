@@ -193,8 +193,8 @@ impl One<'_> {
         let mut orig_dirs = source.orig_dirs.clone();
         orig_dirs.push(Stage::Resolve.dir(&out));
 
-        let build_testbed = build_testbed(bp);
-        let build_before_in = chain(&resolved, "build", BUILD_TESTBED);
+        let (build_name, build_testbed) = build_testbed(bp);
+        let build_before_in = chain(&resolved, "build", &build_name);
         let built_before = p.in_place(Stage::BuildBefore, &build_before_in, |dir| {
             let rep = &InStage::new(rep, Stage::BuildBefore);
             let m = build::build(&build_request(&before_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
@@ -211,7 +211,7 @@ impl One<'_> {
         })?;
         let after_tree = Stage::Apply.dir(&out).join("tree");
 
-        let build_after_in = chain(&applied, "build", BUILD_TESTBED);
+        let build_after_in = chain(&applied, "build", &build_name);
         let built_after = p.in_place(Stage::BuildAfter, &build_after_in, |dir| {
             let rep = &InStage::new(rep, Stage::BuildAfter);
             let m = build::build(&build_request(&after_tree, dir, orig_dirs.clone(), &build_testbed), rep)?;
@@ -391,10 +391,17 @@ fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>, testbed: &str
 /// The build testbed's definition: the one beside the backport folder's repository (a
 /// backport run from anywhere builds with its own repository's testbeds), else by name in
 /// the usual places.
-fn build_testbed(bp: &Backport) -> String {
-    crate::testbed::definition::find_near(BUILD_TESTBED, Some(&bp.dir))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| BUILD_TESTBED.to_string())
+/// The testbed a target builds in, by name and by what to open: `<series>-build` where a
+/// definition of that name is found (a trixie update builds with trixie's toolchain), else
+/// `bookworm-build` (a series srukit has no image for, such as the flagship's trusty).
+fn build_testbed(bp: &Backport) -> (String, String) {
+    let own = format!("{}-build", bp.manifest.target.series);
+    for name in [own.as_str(), BUILD_TESTBED] {
+        if let Ok(p) = crate::testbed::definition::find_near(name, Some(&bp.dir)) {
+            return (name.to_string(), p.display().to_string());
+        }
+    }
+    (BUILD_TESTBED.to_string(), BUILD_TESTBED.to_string())
 }
 
 fn chain(prev: &Record, label: &str, value: &str) -> String {
