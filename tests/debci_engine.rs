@@ -150,25 +150,7 @@ fn ca_certificates_run(out: &Path, work: &Path) {
     let _ = cached_dsc("ca-certificates=20230311+deb12u1");
     std::fs::create_dir_all(out.join("apply")).unwrap();
     let tree = unpack("ca-certificates=20230311+deb12u1", &out.join("apply"), "tree", false);
-    let fix = std::fs::read_to_string(root().join("tests/data/export_dep8/blacklist-1151413.txt")).unwrap();
-    let mut blacklist = std::fs::read_to_string(tree.join("mozilla/blacklist.txt")).unwrap();
-    blacklist.push_str(&fix);
-    std::fs::write(tree.join("mozilla/blacklist.txt"), blacklist).unwrap();
-    ok(
-        &run(Command::new("dch")
-            .args([
-                "--newversion",
-                "20230311+deb12u2",
-                "--distribution",
-                "bookworm-security",
-                "--force-distribution",
-            ])
-            .arg("Distrust emSign ECC Root CA - G3 and Comodo AAA Services root (Closes: #1151413)")
-            .env("DEBFULLNAME", "srukit lanes")
-            .env("DEBEMAIL", "srukit@example.org")
-            .current_dir(&tree)),
-        "dch",
-    );
+    common::ca_certificates_1151413_fix(&tree);
     let plan = root().join("tests/data/export_dep8/deb-1151413-ca-certificates-install.toml");
     ok(&run(srukit().args(["export", "dep8"]).arg(&plan).arg("--into").arg(&tree)), "export dep8");
     for (t, side) in [(&old, "build-before"), (&tree, "build-after")] {

@@ -260,25 +260,7 @@ fn ca_certificates_1151413_exported_passes_on_the_fix_and_fails_on_the_old_packa
     // A native package: the fix is the tree's own files, the entry dch writes.
     let _ = cached_dsc("ca-certificates=20230311+deb12u1");
     let tree = unpack("ca-certificates=20230311+deb12u1", &work, "tree", false);
-    let fix = std::fs::read_to_string(root().join("tests/data/export_dep8/blacklist-1151413.txt")).unwrap();
-    let mut blacklist = std::fs::read_to_string(tree.join("mozilla/blacklist.txt")).unwrap();
-    blacklist.push_str(&fix);
-    std::fs::write(tree.join("mozilla/blacklist.txt"), blacklist).unwrap();
-    ok(
-        &run(Command::new("dch")
-            .args([
-                "--newversion",
-                "20230311+deb12u2",
-                "--distribution",
-                "bookworm-security",
-                "--force-distribution",
-            ])
-            .arg("Distrust emSign ECC Root CA - G3 and Comodo AAA Services root (Closes: #1151413)")
-            .env("DEBFULLNAME", "srukit lanes")
-            .env("DEBEMAIL", "srukit@example.org")
-            .current_dir(&tree)),
-        "dch",
-    );
+    common::ca_certificates_1151413_fix(&tree);
     let plan = root().join("tests/data/export_dep8/deb-1151413-ca-certificates-install.toml");
     let o = run(srukit().arg("--json").args(["export", "dep8"]).arg(&plan).arg("--into").arg(&tree));
     ok(&o, "srukit export dep8");

@@ -227,24 +227,8 @@ impl One<'_> {
         let result = self.verify_and_report(&mut p, verify_in, before, after, rep)?;
         let series = bp.manifest.target.series.clone();
 
-        Ok(PipelineReport {
-            backport: bp.name().to_string(),
-            tree: source.described,
-            before_version: version_of(&built_before),
-            after_version: version_of(&built_after),
-            verdict: result.verdict,
-            reason: result.reason.clone(),
-            tag: result.tag(Some(&series)),
-            provenance: result.provenance(),
-            would_tag: result.would_tag(Some(&series)),
-            reports: REPORTS
-                .iter()
-                .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
-                .collect(),
-            stages: p.stages,
-            out,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        let versions = (version_of(&built_before), version_of(&built_after));
+        Ok(summary(bp, source.described, versions, &result, &series, p.stages, out, started))
     }
 }
 
@@ -322,24 +306,10 @@ impl One<'_> {
                 .map(|p| p.version.clone())
                 .unwrap_or_default()
         };
-        Ok(PipelineReport {
-            backport: self.bp.name().to_string(),
-            tree: format!("{} and {}", sides.before.describe(), sides.after.describe()),
-            before_version: version(crate::verify::result::Side::Before),
-            after_version: version(crate::verify::result::Side::After),
-            verdict: result.verdict,
-            reason: result.reason.clone(),
-            tag: result.tag(Some(&series)),
-            provenance: result.provenance(),
-            would_tag: result.would_tag(Some(&series)),
-            reports: REPORTS
-                .iter()
-                .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
-                .collect(),
-            stages: p.stages,
-            out,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        let tree = format!("{} and {}", sides.before.describe(), sides.after.describe());
+        let versions =
+            (version(crate::verify::result::Side::Before), version(crate::verify::result::Side::After));
+        Ok(summary(self.bp, tree, versions, &result, &series, p.stages, out, started))
     }
 }
 
@@ -391,6 +361,39 @@ fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>, testbed: &str
 /// The build testbed's definition: the one beside the backport folder's repository (a
 /// backport run from anywhere builds with its own repository's testbeds), else by name in
 /// the usual places.
+/// One target's summary from its verification result: the same for a built and an
+/// archive run.
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    bp: &Backport,
+    tree: String,
+    (before_version, after_version): (String, String),
+    result: &crate::verify::result::VerifyResult,
+    series: &str,
+    stages: Vec<StageSummary>,
+    out: PathBuf,
+    started: Instant,
+) -> PipelineReport {
+    PipelineReport {
+        backport: bp.name().to_string(),
+        tree,
+        before_version,
+        after_version,
+        verdict: result.verdict,
+        reason: result.reason.clone(),
+        tag: result.tag(Some(series)),
+        provenance: result.provenance(),
+        would_tag: result.would_tag(Some(series)),
+        reports: REPORTS
+            .iter()
+            .map(|(f, file)| (f.as_str().to_string(), Stage::Report.dir(&out).join(file)))
+            .collect(),
+        stages,
+        out,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
 /// The testbed a target builds in, by name and by what to open: `<series>-build` where a
 /// definition of that name is found (a trixie update builds with trixie's toolchain), else
 /// `bookworm-build` (a series srukit has no image for, such as the flagship's trusty).

@@ -180,3 +180,29 @@ pub fn cinder_fixture_with_orig(parent: &Path) -> PathBuf {
     assert!(mk.status.success(), "{}", text(&mk.stderr));
     tree
 }
+
+/// ca-certificates #1151413 fixed in a 20230311+deb12u1 tree: the two roots added to
+/// mozilla/blacklist.txt and dch's entry for 20230311+deb12u2 (a native package: the fix is
+/// the tree's own files, no quilt patch).
+pub fn ca_certificates_1151413_fix(tree: &Path) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fix = std::fs::read_to_string(root.join("tests/data/export_dep8/blacklist-1151413.txt")).unwrap();
+    let mut blacklist = std::fs::read_to_string(tree.join("mozilla/blacklist.txt")).unwrap();
+    blacklist.push_str(&fix);
+    std::fs::write(tree.join("mozilla/blacklist.txt"), blacklist).unwrap();
+    let o = Command::new("dch")
+        .args([
+            "--newversion",
+            "20230311+deb12u2",
+            "--distribution",
+            "bookworm-security",
+            "--force-distribution",
+        ])
+        .arg("Distrust emSign ECC Root CA - G3 and Comodo AAA Services root (Closes: #1151413)")
+        .env("DEBFULLNAME", "srukit lanes")
+        .env("DEBEMAIL", "srukit@example.org")
+        .current_dir(tree)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "dch: {}", String::from_utf8_lossy(&o.stderr));
+}

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::testbed_common::{alive, all_pids};
+
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testbeds/remote/netns-sshd");
 /// The image definition the remote serves.
 pub const IMAGE: &str = "remote-bookworm";
@@ -244,19 +246,4 @@ pub fn leftovers(id: u8, proxy_pid: Option<u32>) -> Vec<String> {
         left.push(format!("apt-cacher-ng pid {pid}"));
     }
     left
-}
-
-/// A process that exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-    matches!(state, Some(s) if s != 'Z' && s != 'X')
-}
-
-pub fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
 }
