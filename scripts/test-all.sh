@@ -24,7 +24,7 @@ service_targets=()
 for name in "${services[@]}"; do
   [ -f "tests/$name.rs" ] && service_targets+=(--test "$name")
 done
-$cargo test --release "${service_targets[@]}" >"$logs/services.log" 2>&1 &
+$cargo test --release --no-fail-fast "${service_targets[@]}" >"$logs/services.log" 2>&1 &
 service_lane=$!
 
 targets=(--lib --bins)
@@ -34,7 +34,7 @@ for t in tests/*.rs; do
   printf '%s\n' "${services[@]}" | grep -qx "$name" && continue
   targets+=(--test "$name")
 done
-$cargo test --release "${targets[@]}"
+$cargo test --release --no-fail-fast "${targets[@]}"
 rest=$?
 $cargo test --release --doc
 doc=$?

@@ -84,7 +84,12 @@ impl Engine {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "debci up exits 0 on SIGTERM: {status}");
-        let seen: Vec<serde_json::Value> = self.events.try_iter().collect();
+        // The reader thread may not have passed on the last lines yet: read to the end of
+        // its output (the channel closes at EOF).
+        let mut seen = Vec::new();
+        while let Ok(e) = self.events.recv_timeout(Duration::from_secs(30)) {
+            seen.push(e);
+        }
         assert!(seen.iter().any(|e| e["event"] == "stopped"), "{seen:?}");
         nothing_left(state);
         seen
