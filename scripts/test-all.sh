@@ -3,16 +3,19 @@
 # from scratch in a testbed: CPU-bound, the longest single test) runs beside all the others,
 # which mostly wait on apt, autopkgtest and testbeds; test binaries share no state that the
 # other's testbeds could disturb (every leftover check is scoped to its own testbeds' ids).
-# Its output is kept in target/test-logs/debian_package.log and printed at the end.
+# The background lanes' output is kept in target/test-logs/ and printed at the end.
 set -u
 cargo=${CARGO:-cargo}
 cd "$(dirname "$0")/.."
 
-# Build every test target first, so the two runs below only run.
-$cargo test --release --no-run --quiet || exit $?
-
 logs=target/test-logs
 mkdir -p "$logs"
+# A build that fails after a lane started stops that lane too.
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
+
+# Each lane starts as soon as its own test binaries are built, so the package test's long
+# CPU-bound build and the services' waiting overlap the compilation of the rest.
+$cargo test --release --no-run --quiet --test debian_package || exit $?
 $cargo test --release --test debian_package >"$logs/debian_package.log" 2>&1 &
 package=$!
 
@@ -24,6 +27,7 @@ service_targets=()
 for name in "${services[@]}"; do
   [ -f "tests/$name.rs" ] && service_targets+=(--test "$name")
 done
+$cargo test --release --no-run --quiet "${service_targets[@]}" || exit $?
 $cargo test --release --no-fail-fast "${service_targets[@]}" >"$logs/services.log" 2>&1 &
 service_lane=$!
 
@@ -34,7 +38,7 @@ for t in tests/*.rs; do
   printf '%s\n' "${services[@]}" | grep -qx "$name" && continue
   targets+=(--test "$name")
 done
-$cargo test --release --no-fail-fast "${targets[@]}"
+$cargo test --release --no-run --quiet "${targets[@]}" && $cargo test --release --no-fail-fast "${targets[@]}"
 rest=$?
 $cargo test --release --doc
 doc=$?

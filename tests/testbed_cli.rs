@@ -85,7 +85,8 @@ fn bad_definition_names_file_and_line() {
         &["testbed", "build", def.to_str().unwrap()],
         &[("XDG_CACHE_HOME", dir.path().to_str().unwrap())],
     );
-    assert_eq!(out.status.code(), Some(3));
+    // Bad input (exit 2), named at its line, before anything is built.
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml:3:") && err.contains("packges"), "{err}");
     assert_no_image(dir.path());
