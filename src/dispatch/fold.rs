@@ -135,11 +135,10 @@ pub fn fold(run_out: &Path, jobs: &[Job]) -> Result<DispatchResult> {
     let mut targets = Vec::new();
     for (series, list) in by_series {
         let mut reasons = Vec::new();
-        let mut dirs = Vec::new();
-        for (j, dir) in &list {
+        for (j, _) in &list {
             let status = j.row.as_ref().and_then(|r| r.status.clone());
             match status.as_deref() {
-                Some("pass" | "fail" | "neutral") => dirs.push(dir.clone()),
+                Some("pass" | "fail" | "neutral") => {}
                 Some(s) => reasons.push(format!(
                     "{} side (job {}): debci says {s}: {}",
                     j.side,
@@ -151,9 +150,15 @@ pub fn fold(run_out: &Path, jobs: &[Job]) -> Result<DispatchResult> {
         }
         let mut summary = None;
         if reasons.is_empty() {
-            match dep8::load(&dirs) {
-                Ok(results) => summary = Some(dep8::summarize(results)),
-                Err(e) => reasons.push(format!("the jobs' artifacts hold no srukit result: {e}")),
+            let mut results = Vec::new();
+            for (j, dir) in &list {
+                match job_results(&j.side, j.id, dir) {
+                    Ok(rs) => results.extend(rs),
+                    Err(why) => reasons.push(why),
+                }
+            }
+            if reasons.is_empty() {
+                summary = Some(dep8::summarize(results));
             }
         }
         let verdict = match &summary {
@@ -186,6 +191,17 @@ pub fn fold(run_out: &Path, jobs: &[Job]) -> Result<DispatchResult> {
     };
     write(&out, &result)?;
     Ok(result)
+}
+
+/// One job's exported-test results. They count for the side the job was for or not at all:
+/// a backend that ran the other side must not fill in the side that is missing.
+fn job_results(side: &str, id: u64, dir: &Path) -> std::result::Result<Vec<dep8::Dep8Result>, String> {
+    let results = dep8::load(&[dir.to_path_buf()])
+        .map_err(|e| format!("{side} side (job {id}): the artifacts hold no srukit result: {e}"))?;
+    match results.iter().find(|r| r.side != side) {
+        Some(r) => Err(format!("{side} side (job {id}): its result {} is for the {} side", r.test, r.side)),
+        None => Ok(results),
+    }
 }
 
 pub fn render(r: &DispatchResult) -> String {
@@ -266,6 +282,24 @@ mod tests {
     fn timing_is_read() {
         assert_eq!(parse_timing("started 10.5\nended 12.25\n"), (Some(10.5), Some(12.25)));
         assert_eq!(parse_timing(""), (None, None));
+    }
+
+    #[test]
+    fn a_result_for_the_other_side_is_not_the_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = serde_json::json!({
+            "schema": "srukit-dep8-result", "schema_version": 1, "generated_by": "srukit 0",
+            "plan": "p", "plan_file": "verify.toml", "phase": "default", "side": "after",
+            "sides": ["before", "after"], "phases": ["default"], "test": "srukit-p-default",
+            "versions": {"x": "1"}, "installed": [], "checks": [], "error": null,
+            "passed": 0, "failed": 0, "errors": 0, "verdict": "pass"
+        });
+        std::fs::write(dir.path().join("srukit-p-default.json"), result.to_string()).unwrap();
+        let err = job_results("before", 7, dir.path()).unwrap_err();
+        assert!(err.contains("before side (job 7)") && err.contains("for the after side"), "{err}");
+        assert_eq!(job_results("after", 7, dir.path()).unwrap().len(), 1);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(job_results("after", 8, empty.path()).unwrap_err().contains("no srukit result"));
     }
 
     #[test]
