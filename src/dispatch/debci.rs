@@ -117,10 +117,21 @@ puts JSON.generate(ids)
 /// Creates and enqueues the jobs (debci's own `Job#enqueue`: the message the workers parse);
 /// returns their ids (= run ids) in order.
 pub fn enqueue(paths: &Paths, jobs: &[NewJob]) -> Result<Vec<u64>> {
-    let input = serde_json::to_string(jobs).map_err(|e| DispatchError::Debci(e.to_string()))?;
-    let out = ruby(paths, ENQUEUE, input).read()?;
+    ruby_json(paths, ENQUEUE, jobs, "enqueue")
+}
+
+/// Runs one of the Ruby scripts above with `input` as JSON on its stdin; its last stdout
+/// line is the JSON answer (debci's library may print before it).
+fn ruby_json<I: serde::Serialize + ?Sized, O: serde::de::DeserializeOwned>(
+    paths: &Paths,
+    script: &str,
+    input: &I,
+    what: &str,
+) -> Result<O> {
+    let input = serde_json::to_string(input).map_err(|e| DispatchError::Debci(e.to_string()))?;
+    let out = ruby(paths, script, input).read()?;
     serde_json::from_str(out.lines().last().unwrap_or_default())
-        .map_err(|e| DispatchError::Debci(format!("enqueue answered {out:?}: {e}")))
+        .map_err(|e| DispatchError::Debci(format!("{what} answered {out:?}: {e}")))
 }
 
 /// A job as debci's database has it.
@@ -155,10 +166,7 @@ puts JSON.generate(rows)
 "#;
 
 pub fn jobs(paths: &Paths, ids: &[u64]) -> Result<Vec<JobRow>> {
-    let input = serde_json::to_string(ids).map_err(|e| DispatchError::Debci(e.to_string()))?;
-    let out = ruby(paths, JOBS, input).read()?;
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .map_err(|e| DispatchError::Debci(format!("the job query answered {out:?}: {e}")))
+    ruby_json(paths, JOBS, ids, "the job query")
 }
 
 /// Adds named sources to extra_apt_sources_list.yaml (a YAML map; JSON is YAML).
