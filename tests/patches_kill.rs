@@ -1,7 +1,8 @@
 //! Kill test: SIGKILL `srukit patches push --all` of bash's series (19 patches) at 54
 //! moments spread over the whole push, and check that the tree is exactly before or after
-//! the push, or that the next srukit command restores it (and says so); then 16 kills of
-//! `pop --all`.
+//! the push, or that the next srukit command restores it (and says so); every other push
+//! starts from a tree without `.pc/` (the push creates it, and its journal leaves out the
+//! files inside it); then 16 kills of `pop --all`.
 
 mod patches_common;
 
@@ -50,8 +51,13 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
     let after = snap(true);
     ok(&srukit(&["patches", "pop", "--all"], &tree));
 
-    let (mut saw_before, mut saw_after, mut saw_rollback) = (0, 0, 0);
+    let (mut saw_before, mut saw_after, mut saw_rollback, mut saw_rollback_new_pc) = (0, 0, 0, 0);
     for i in 0..TRIALS {
+        let new_pc = i % 2 == 1;
+        if new_pc {
+            // A tree never pushed: what `pop --all` left in `.pc/` goes too.
+            std::fs::remove_dir_all(tree.join(".pc")).unwrap();
+        }
         let before = snap(true);
         if i == 0 {
             // After a pop, `.pc/` keeps quilt's metadata files; the first trial starts without.
@@ -96,15 +102,21 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
                     "trial {i}: recovery not said: {stderr}"
                 );
                 saw_rollback += 1;
+                saw_rollback_new_pc += usize::from(new_pc);
             } else {
                 saw_before += 1;
             }
         }
     }
     eprintln!(
-        "kill test: {saw_before} before, {saw_rollback} rolled back, {saw_after} after ({duration:?} per push)"
+        "kill test: {saw_before} before, {saw_rollback} rolled back ({saw_rollback_new_pc} of a new .pc), \
+         {saw_after} after ({duration:?} per push)"
     );
     assert!(saw_rollback >= 10, "too few kills landed inside the push: {saw_rollback}");
+    assert!(
+        saw_rollback_new_pc >= 4,
+        "too few kills landed inside a push that creates .pc: {saw_rollback_new_pc}"
+    );
     assert!(saw_after >= 1 && saw_before + saw_after + saw_rollback == TRIALS);
 }
 

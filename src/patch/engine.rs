@@ -175,7 +175,7 @@ fn apply_section(ov: &mut Overlay, sec: &Section, done: &mut PatchApplied) -> Re
         Some(out) => {
             // dpkg-source passes -E: a file left empty is removed.
             let result =
-                if applied.data.is_empty() { None } else { Some(FileState { data: applied.data, mode }) };
+                if applied.data.is_empty() { None } else { Some(FileState::new(applied.data, mode)) };
             set(ov, out, result)?;
             if let Some(inp) = &input
                 && inp != out

@@ -32,23 +32,40 @@ pub struct Applied {
     pub offsets: Vec<HunkOffset>,
 }
 
-fn split_lines(b: &[u8]) -> Vec<&[u8]> {
-    // Sized first (a counting pass is cheap): growing a large file's line vector by doubling
-    // copied it several times over.
-    let mut lines = Vec::with_capacity(b.iter().filter(|&&c| c == b'\n').count() + 1);
-    lines.extend(b.split_inclusive(|&c| c == b'\n'));
-    lines
+/// Where each line starts, and where the last one ends: line `i` (0-based) is
+/// `input[starts[i]..starts[i + 1]]`, with its newline. memchr finds the newlines (a patched
+/// file is indexed once per patch, and most of a long series' files are large: a byte-by-byte
+/// split was the engine's hottest loop), and the lines are never copied one by one.
+fn line_starts(b: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(memchr::memchr_iter(b'\n', b).count() + 2);
+    starts.push(0);
+    starts.extend(memchr::memchr_iter(b'\n', b).map(|i| i + 1));
+    if starts.last() != Some(&b.len()) {
+        starts.push(b.len());
+    }
+    starts
 }
 
 struct Matcher<'a> {
-    input: Vec<&'a [u8]>,
+    input: &'a [u8],
+    starts: Vec<usize>,
     in_offset: i64,
     last_frozen: i64,
 }
 
 impl Matcher<'_> {
     fn input_lines(&self) -> i64 {
-        self.input.len() as i64
+        self.starts.len() as i64 - 1
+    }
+
+    /// Line `i`, 0-based, with its newline.
+    fn line(&self, i: usize) -> &[u8] {
+        &self.input[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// Lines `from..to` (0-based), as one slice of the input.
+    fn lines(&self, from: usize, to: usize) -> &[u8] {
+        &self.input[self.starts[from]..self.starts[to.max(from)]]
     }
 
     /// Does the hunk's old side match at `at` (1-based), ignoring `pf` leading and `sf`
@@ -57,7 +74,7 @@ impl Matcher<'_> {
         let pat = h.old.len() as i64;
         (pf..pat - sf).all(|p| {
             let i = at + p;
-            i >= 1 && i <= self.input_lines() && self.input[(i - 1) as usize] == h.old[p as usize].as_slice()
+            i >= 1 && i <= self.input_lines() && self.line((i - 1) as usize) == h.old[p as usize].as_slice()
         })
     }
 
@@ -128,7 +145,7 @@ impl Matcher<'_> {
 
 /// Applies `hunks` to `input`; on the first hunk that does not apply, says which and why.
 pub fn apply(input: &[u8], hunks: &[Hunk]) -> Result<Applied, HunkFailure> {
-    let mut m = Matcher { input: split_lines(input), in_offset: 0, last_frozen: 0 };
+    let mut m = Matcher { input, starts: line_starts(input), in_offset: 0, last_frozen: 0 };
     let mut out: Vec<u8> = Vec::with_capacity(input.len() + 256);
     let mut after_newline = true;
     let mut offsets = Vec::new();
@@ -153,21 +170,20 @@ pub fn apply(input: &[u8], hunks: &[Hunk]) -> Result<Applied, HunkFailure> {
         }
         // Copy the input up to the hunk, then the hunk's new side.
         let upto = (at - 1).min(m.input_lines());
-        for l in &m.input[m.last_frozen as usize..upto as usize] {
-            push_line(&mut out, l, &mut after_newline);
-        }
+        push_line(&mut out, m.lines(m.last_frozen as usize, upto as usize), &mut after_newline);
         for l in &h.new {
             push_line(&mut out, l, &mut after_newline);
         }
         m.last_frozen = (upto + h.old.len() as i64).min(m.input_lines());
     }
-    for l in &m.input[m.last_frozen as usize..] {
-        push_line(&mut out, l, &mut after_newline);
-    }
+    let end = m.input_lines() as usize;
+    push_line(&mut out, m.lines(m.last_frozen as usize, end), &mut after_newline);
     Ok(Applied { data: out, offsets })
 }
 
-/// GNU patch's copy rule: a line written after one that had no newline gets one first.
+/// GNU patch's copy rule: a line written after one that had no newline gets one first. `l`
+/// is one line or a run of input lines (only the input's last line can lack its newline, so
+/// the rule is the same for the run as for each of its lines).
 fn push_line(out: &mut Vec<u8>, l: &[u8], after_newline: &mut bool) {
     if l.is_empty() {
         return;
@@ -277,6 +293,29 @@ mod tests {
         // The second hunk may not go back before the first one.
         let err = run("a\nb\nc\nd\ne\n", p).unwrap_err();
         assert_eq!(err.hunk, 2);
+    }
+
+    #[test]
+    fn line_starts_cover_every_byte_once() {
+        for (input, starts) in [
+            ("", vec![0]),
+            ("a", vec![0, 1]),
+            ("a\n", vec![0, 2]),
+            ("a\nb", vec![0, 2, 3]),
+            ("a\n\nb\n", vec![0, 2, 3, 5]),
+        ] {
+            assert_eq!(line_starts(input.as_bytes()), starts, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn runs_of_lines_are_copied_whole_with_the_last_newline_rule() {
+        // The input's last line has no newline and a hunk adds after it: the run copied
+        // before the hunk gets the newline, as each line would.
+        let p = "--- a/f\n+++ b/f\n@@ -3 +3,2 @@\n-c\n\\ No newline at end of file\n+C\n+d\n";
+        assert_eq!(run("a\nb\nc", p).unwrap().0, "a\nb\nC\nd\n");
+        let p = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+A\n";
+        assert_eq!(run("a\nb\nc", p).unwrap().0, "A\nb\nc", "the tail run keeps its missing newline");
     }
 
     #[test]

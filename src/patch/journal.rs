@@ -22,15 +22,41 @@ use crate::fsx::{self, FsError};
 pub const JOURNAL: &str = ".srukit-journal";
 const MAGIC: &[u8] = b"srukit-journal 1\n";
 
+/// A path in the manifest: a JSON string when it is UTF-8 (nearly always; a byte array is
+/// four times longer, and grub2's journal was 421 KB of them), its bytes otherwise. A
+/// journal left by an older srukit (byte arrays only) reads the same.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum JPath {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl JPath {
+    fn of(p: &Path) -> JPath {
+        match p.to_str() {
+            Some(s) => JPath::Text(s.to_string()),
+            None => JPath::Bytes(p.as_os_str().as_bytes().to_vec()),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            JPath::Text(s) => PathBuf::from(s),
+            JPath::Bytes(b) => PathBuf::from(OsStr::from_bytes(b)),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    path: Vec<u8>,
+    path: JPath,
     /// (mode, offset, length) of the old contents in the blob area; None: it did not exist
     /// (or was moved to `moved_to`).
     before: Option<(u32, usize, usize)>,
     /// Where this operation moves the original (a `.pc/` backup): a rollback moves it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    moved_to: Option<Vec<u8>>,
+    moved_to: Option<JPath>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -38,15 +64,7 @@ struct Manifest {
     op: String,
     pc_created: bool,
     entries: Vec<Entry>,
-    dirs_created: Vec<Vec<u8>>,
-}
-
-fn bytes_of(p: &Path) -> Vec<u8> {
-    p.as_os_str().as_bytes().to_vec()
-}
-
-fn path_of(b: &[u8]) -> PathBuf {
-    PathBuf::from(OsStr::from_bytes(b))
+    dirs_created: Vec<JPath>,
 }
 
 /// Performs `writes` under `root` all or nothing. `pc` is the `.pc` directory (absolute).
@@ -71,10 +89,15 @@ pub fn execute(root: &Path, pc: &Path, op: &str, writes: &[Write]) -> Result<(),
                 (before, None)
             }
             Before::Absent => (None, None),
-            Before::MovedTo(to) => (None, Some(bytes_of(to))),
+            Before::MovedTo(to) => (None, Some(JPath::of(to))),
         };
         existed.push(before.is_some());
-        entries.push(Entry { path: bytes_of(&w.path), before, moved_to });
+        // A rollback removes a `.pc` this operation created whole: the new files in it need
+        // no entry (most of a long series' entries: one per backup).
+        let in_new_pc = pc_created && before.is_none() && moved_to.is_none() && abs.starts_with(pc);
+        if !in_new_pc {
+            entries.push(Entry { path: JPath::of(&w.path), before, moved_to });
+        }
         if !matches!(w.op, Op::Set(None)) {
             // Top down: only the topmost missing directory is looked at; all below it are new.
             let ancestors: Vec<&Path> = abs
@@ -105,7 +128,11 @@ pub fn execute(root: &Path, pc: &Path, op: &str, writes: &[Write]) -> Result<(),
         op: op.to_string(),
         pc_created,
         entries,
-        dirs_created: dirs_created.iter().map(|d| bytes_of(d)).collect(),
+        dirs_created: dirs_created
+            .iter()
+            .filter(|d| !(pc_created && root.join(d).starts_with(pc)))
+            .map(|d| JPath::of(d))
+            .collect(),
     };
     let mut doc = MAGIC.to_vec();
     doc.extend_from_slice(&serde_json::to_vec(&manifest).expect("a manifest serializes"));
@@ -193,7 +220,7 @@ fn rollback(root: &Path, pc: &Path) -> Result<String, FsError> {
     // Moved originals go back first: their backup paths are removed just below.
     for e in &m.entries {
         if let Some(to) = &e.moved_to {
-            let (abs, backup) = (root.join(path_of(&e.path)), root.join(path_of(to)));
+            let (abs, backup) = (root.join(e.path.path()), root.join(to.path()));
             let _ = std::fs::remove_file(tmp_path(&abs));
             if std::fs::symlink_metadata(&backup).is_ok() {
                 move_file(&backup, &abs)?;
@@ -201,7 +228,7 @@ fn rollback(root: &Path, pc: &Path) -> Result<String, FsError> {
         }
     }
     for e in m.entries.iter().filter(|e| e.moved_to.is_none()) {
-        let abs = root.join(path_of(&e.path));
+        let abs = root.join(e.path.path());
         let _ = std::fs::remove_file(tmp_path(&abs));
         match e.before {
             Some((mode, off, len)) => {
@@ -209,13 +236,13 @@ fn rollback(root: &Path, pc: &Path) -> Result<String, FsError> {
                 if let Some(parent) = abs.parent() {
                     fsx::create_dir_all(parent)?;
                 }
-                put(&abs, &FileState { data, mode })?;
+                put(&abs, &FileState::new(data, mode))?;
             }
             None => fsx::remove_file_if_exists(&abs)?,
         }
     }
     // Deepest first, so a directory is empty by the time its turn comes.
-    let mut dirs: Vec<PathBuf> = m.dirs_created.iter().map(|d| path_of(d)).collect();
+    let mut dirs: Vec<PathBuf> = m.dirs_created.iter().map(JPath::path).collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for d in dirs {
         let _ = std::fs::remove_dir(root.join(d));
@@ -235,7 +262,7 @@ mod tests {
     use super::*;
 
     fn st(s: &str) -> Option<FileState> {
-        Some(FileState { data: s.as_bytes().to_vec(), mode: 0o644 })
+        Some(FileState::new(s.as_bytes().to_vec(), 0o644))
     }
 
     #[test]
@@ -327,10 +354,10 @@ mod tests {
             op: "push".into(),
             pc_created: true,
             entries: vec![
-                Entry { path: b".pc/x".to_vec(), before: None, moved_to: None },
-                Entry { path: b"f/g".to_vec(), before: None, moved_to: None },
+                Entry { path: JPath::Text(".pc/x".into()), before: None, moved_to: None },
+                Entry { path: JPath::Bytes(b"f/g".to_vec()), before: None, moved_to: None },
             ],
-            dirs_created: vec![b"f".to_vec()],
+            dirs_created: vec![JPath::Bytes(b"f".to_vec())],
         };
         doc.extend_from_slice(&serde_json::to_vec(&m).unwrap());
         doc.push(b'\n');

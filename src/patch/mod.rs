@@ -283,7 +283,7 @@ impl Quilt {
             let dir = self.pc_rel(&e.name);
             // A `.pc/<patch>` left from elsewhere: its files are read and journaled as they are.
             let fresh = !pc_exists || std::fs::symlink_metadata(self.pc.join(&e.name)).is_err();
-            let empty = || FileState { data: Vec::new(), mode: 0o644 };
+            let empty = || FileState::new(Vec::new(), 0o644);
             for (path, before) in done.backups {
                 let backup = dir.join(tree::rel_path(&path));
                 let first = backed_up.insert(path.clone());
@@ -456,7 +456,7 @@ impl Quilt {
             (".quilt_series", format!("{}\n", self.series_name)),
         ] {
             if !self.pc.join(file).exists() {
-                let state = FileState { data: text.into_bytes(), mode: 0o644 };
+                let state = FileState::new(text.into_bytes(), 0o644);
                 w.push(Write::fresh(self.pc_file(file), state));
             }
         }
@@ -465,9 +465,8 @@ impl Quilt {
 
     /// `applied-patches`, or its removal when nothing stays applied (as quilt pop -a does).
     fn applied_write(&self, names: &[String]) -> Write {
-        let state = (!names.is_empty()).then(|| FileState {
-            data: names.iter().flat_map(|n| format!("{n}\n").into_bytes()).collect(),
-            mode: 0o644,
+        let state = (!names.is_empty()).then(|| {
+            FileState::new(names.iter().flat_map(|n| format!("{n}\n").into_bytes()).collect(), 0o644)
         });
         Write::set(self.pc_file("applied-patches"), state)
     }

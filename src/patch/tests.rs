@@ -343,3 +343,33 @@ fn hard_linked_originals_are_moved_never_written_through() {
     after.retain(|k, _| !k.starts_with(".pc"));
     assert_eq!(before, after);
 }
+
+/// A series whose second patch needs the lines the first one added (its context is the
+/// first patch's `+` lines, at an offset the first one made): the file's state carries from
+/// patch to patch in memory, and `.pc/<second>/` keeps the state between them.
+#[test]
+fn a_later_patch_applies_to_the_lines_an_earlier_one_wrote() {
+    let orig: Vec<u8> = (1..=200).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    let p1 = b"--- a/f\n+++ b/f\n@@ -10,3 +10,5 @@\n line 10\n+added A\n+added B\n line 11\n line 12\n";
+    // Hunk 1 says line 12 and finds p1's lines at 11 (offset -1); hunk 2 says 189 and finds
+    // line 188 at 190, two lines down (p1 added two): a running offset of +1.
+    let p2 = b"--- a/f\n+++ b/f\n@@ -12,3 +12,3 @@\n added A\n-added B\n+changed B\n line 11\n@@ -189,4 +189,5 @@\n line 188\n line 189\n+tail\n line 190\n line 191\n";
+    let t = tree(&[("f", &orig)], "p1\np2\n", &[("p1", p1), ("p2", p2)]);
+    let root = t.path();
+    let report = push_all(root).unwrap();
+    let mut want = orig.clone();
+    let at = |w: &[u8], l: &[u8]| w.windows(l.len()).position(|x| x == l).unwrap() + l.len();
+    let i = at(&want, b"line 10\n");
+    want.splice(i..i, b"added A\nchanged B\n".iter().copied());
+    let i = at(&want, b"line 189\n");
+    want.splice(i..i, b"tail\n".iter().copied());
+    assert_eq!(read(root, "f"), want);
+    let mut between = orig.clone();
+    let i = at(&between, b"line 10\n");
+    between.splice(i..i, b"added A\nadded B\n".iter().copied());
+    assert_eq!(read(root, ".pc/p2/f"), between, "the backup is the state p1 left");
+    assert_eq!(read(root, ".pc/p1/f"), orig);
+    let offsets: Vec<i64> = report.applied[1].offsets.iter().map(|o| o.offset).collect();
+    assert_eq!(offsets, vec![-1, 1], "GNU patch's running offsets");
+    round_trip(&tree(&[("f", &orig)], "p1\np2\n", &[("p1", p1), ("p2", p2)]), |_| {});
+}

@@ -8,14 +8,23 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::fsx;
 
-/// A regular file's contents and permission bits.
+/// A regular file's contents and permission bits. The contents are shared, never changed
+/// in place: a patch makes a new state, so the state before it (the `.pc/` backup, the
+/// journal's copy) is kept by a reference count, not a copy of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileState {
-    pub data: Vec<u8>,
+    pub data: Arc<Vec<u8>>,
     pub mode: u32,
+}
+
+impl FileState {
+    pub fn new(data: Vec<u8>, mode: u32) -> FileState {
+        FileState { data: Arc::new(data), mode }
+    }
 }
 
 /// Why a path may not be touched.
@@ -125,7 +134,7 @@ impl Overlay {
                     return Err(PathProblem::Unsafe("is not a regular file".into()));
                 }
                 let data = fsx::read_sized(&p, md.len()).map_err(PathProblem::Io)?;
-                return Ok(Some(FileState { data, mode: md.permissions().mode() & 0o7777 }));
+                return Ok(Some(FileState::new(data, md.permissions().mode() & 0o7777)));
             }
         }
         Ok(None)
@@ -156,5 +165,5 @@ pub fn read_state(path: &Path) -> Result<Option<FileState>, fsx::FsError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(fsx::FsError { op: "stat", path: path.to_path_buf(), source }),
     };
-    Ok(Some(FileState { data: fsx::read(path)?, mode: md.permissions().mode() & 0o7777 }))
+    Ok(Some(FileState::new(fsx::read(path)?, md.permissions().mode() & 0o7777)))
 }
