@@ -53,11 +53,11 @@ fn sigkill_during_push_leaves_before_or_after_or_is_rolled_back() {
 
     let (mut saw_before, mut saw_after, mut saw_rollback, mut saw_rollback_new_pc) = (0, 0, 0, 0);
     for i in 0..TRIALS {
-        let new_pc = i % 2 == 1;
-        if new_pc {
+        if i % 2 == 1 && tree.join(".pc").exists() {
             // A tree never pushed: what `pop --all` left in `.pc/` goes too.
             std::fs::remove_dir_all(tree.join(".pc")).unwrap();
         }
+        let new_pc = !tree.join(".pc").exists();
         let before = snap(true);
         if i == 0 {
             // After a pop, `.pc/` keeps quilt's metadata files; the first trial starts without.
