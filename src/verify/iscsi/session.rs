@@ -399,7 +399,13 @@ impl<S: Transport> Session<S> {
         Ok((Pdu { bhs, ahs: Vec::new(), data: Vec::new() }, ahs_len, data_len))
     }
 
-    fn read_body(&mut self, p: &mut Pdu, ahs_len: usize, data_len: usize, during: &str) -> Result<(), IscsiError> {
+    fn read_body(
+        &mut self,
+        p: &mut Pdu,
+        ahs_len: usize,
+        data_len: usize,
+        during: &str,
+    ) -> Result<(), IscsiError> {
         if ahs_len + data_len == 0 {
             return Ok(());
         }

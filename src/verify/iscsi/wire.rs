@@ -85,8 +85,7 @@ pub fn send_data_out_sequence(
         let start = off;
         while off < to && n < PDUS_PER_WRITEV {
             let end = (off + mrdsl).min(to);
-            headers[n] =
-                data_out_header(end == to, lun, itt, ttt, exp_stat_sn, sn, off as u32, end - off);
+            headers[n] = data_out_header(end == to, lun, itt, ttt, exp_stat_sn, sn, off as u32, end - off);
             ends[n] = end;
             sn = sn.wrapping_add(1);
             off = end;
@@ -106,7 +105,8 @@ pub fn send_data_out_sequence(
             }
             at = ends[i];
         }
-        write_all_vectored(w, &mut iov[..k]).map_err(|e| IscsiError::io("sending SCSI Data-Out".into(), e))?;
+        write_all_vectored(w, &mut iov[..k])
+            .map_err(|e| IscsiError::io("sending SCSI Data-Out".into(), e))?;
     }
     Ok(())
 }

@@ -149,8 +149,7 @@ impl<S: Transport> Session<S> {
             }
             // Send pending commands in chunk order while the CmdSN window is open (4.2.2.1).
             while failed.is_none() && !sn_lt(self.max_cmd_sn, self.cmd_sn) {
-                let Some(t) =
-                    tasks.iter_mut().filter(|t| t.state == State::Pending).min_by_key(|t| t.chunk)
+                let Some(t) = tasks.iter_mut().filter(|t| t.state == State::Pending).min_by_key(|t| t.chunk)
                 else {
                     break;
                 };
@@ -179,8 +178,7 @@ impl<S: Transport> Session<S> {
                 }
             }
             // Hand finished reads over in order.
-            while let Some(t) =
-                tasks.iter_mut().find(|t| t.state == State::Done && t.chunk == next_delivery)
+            while let Some(t) = tasks.iter_mut().find(|t| t.state == State::Done && t.chunk == next_delivery)
             {
                 deliver(&t.buf[..t.len]);
                 t.state = State::Free;
@@ -206,7 +204,8 @@ impl<S: Transport> Session<S> {
         let mut h = [0u8; 48];
         h[0] = op::SCSI_COMMAND;
         // SIMPLE task attribute; F when no unsolicited Data-Out follows; R or W.
-        h[1] = 0x01 | if unsolicited_end == immediate { 0x80 } else { 0 } | if plan.write { 0x20 } else { 0x40 };
+        h[1] =
+            0x01 | if unsolicited_end == immediate { 0x80 } else { 0 } | if plan.write { 0x20 } else { 0x40 };
         wire::set_data_len(&mut h, immediate);
         h[8..16].copy_from_slice(&pdu::encode_lun(plan.lun));
         h[16..20].copy_from_slice(&itt.to_be_bytes());
@@ -249,7 +248,8 @@ impl<S: Transport> Session<S> {
 
     /// Reads and handles one PDU for the transfer's commands.
     fn receive(&mut self, plan: &Plan, tasks: &mut [Task]) -> Result<(), Ended> {
-        let during = if plan.write { "waiting for R2T or status of a WRITE" } else { "waiting for READ data" };
+        let during =
+            if plan.write { "waiting for R2T or status of a WRITE" } else { "waiting for READ data" };
         let (mut p, ahs_len, data_len) = self.read_header(during)?;
         let find = |tasks: &mut [Task], itt: u32| -> Option<usize> {
             tasks.iter().position(|t| t.state == State::Busy && t.itt == itt)
@@ -297,7 +297,10 @@ impl<S: Transport> Session<S> {
             op::R2T if plan.write => {
                 let (ttt, r2t_sn) = (p.u32_at(20), p.u32_at(36));
                 let (off, len) = (p.u32_at(40) as usize, p.u32_at(44) as usize);
-                if off + len > t.len || len > self.params.max_burst_length as usize || len == 0 || r2t_sn != t.r2t_sn
+                if off + len > t.len
+                    || len > self.params.max_burst_length as usize
+                    || len == 0
+                    || r2t_sn != t.r2t_sn
                 {
                     return Err(Ended::Session(IscsiError::Protocol(format!(
                         "R2T {r2t_sn} (expected {}) for bytes {off}..{} of a {}-byte write (MaxBurstLength {})",
