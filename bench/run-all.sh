@@ -7,3 +7,4 @@ bash bench/testbed
 bash bench/build
 bash bench/autopkgtest/run
 bash bench/matrix/run
+bash bench/verify

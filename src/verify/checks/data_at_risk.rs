@@ -104,7 +104,7 @@ impl Params {
             mib: 200,
             lba: 0,
             samples: 5,
-            sample_interval: Duration::from_millis(200),
+            sample_interval: Duration::from_millis(50),
             drain_timeout: Duration::from_secs(10),
             backing_store_fs: None,
         }
@@ -198,16 +198,9 @@ where
     // Write: a pattern that differs in every block, so a misplaced block changes the hash.
     // Hashing waits until after the samples: the write must be quick, or the kernel's
     // age-based writeback (dirty_expire_centisecs) empties the cache before we look.
+    // The initiator asks for each command's bytes as it prepares it (several in flight).
     let started = Instant::now();
-    let chunk = 4usize << 20;
-    let mut buf = vec![0u8; chunk];
-    let mut off = 0u64;
-    while off < bytes {
-        let n = chunk.min((bytes - off) as usize);
-        fill_pattern(&mut buf[..n], off);
-        session.write(p.lun, p.lba + off / u64::from(bs), &buf[..n])?;
-        off += n as u64;
-    }
+    session.write_with(p.lun, p.lba, bytes, fill_pattern_at)?;
     let write_seconds = started.elapsed().as_secs_f64();
 
     // Sample while the session is open: no SYNCHRONIZE CACHE has been sent yet.
@@ -222,6 +215,8 @@ where
     let sample_seconds = started.elapsed().as_secs_f64();
     let max = samples.iter().copied().max_by_key(MemStat::at_risk).unwrap_or_default();
 
+    let chunk = 4usize << 20;
+    let mut buf = vec![0u8; chunk];
     let mut written_hash = Sha256::new();
     let mut off = 0u64;
     while off < bytes {
@@ -319,6 +314,11 @@ where
 fn dirty_expire_seconds() -> Option<f64> {
     let t = crate::fsx::read_to_string(Path::new("/proc/sys/vm/dirty_expire_centisecs")).ok()?;
     t.trim().parse::<f64>().ok().map(|c| c / 100.0)
+}
+
+/// `fill_pattern` with the arguments in the order `Session::write_with` passes them.
+fn fill_pattern_at(offset: u64, buf: &mut [u8]) {
+    fill_pattern(buf, offset);
 }
 
 /// Fills `buf` (which starts `offset` bytes into the written range) with a xorshift stream

@@ -15,6 +15,7 @@ pub mod pdu;
 pub mod scsi;
 pub mod session;
 pub mod text;
+pub mod wire;
 
 pub use login::{Discovered, LoginParams, discover};
 pub use net::{Transport, connect, connect_in_netns};

@@ -215,7 +215,7 @@ impl Pdu {
     }
 }
 
-fn lengths(bhs: &[u8; 48]) -> Result<(usize, usize), IscsiError> {
+pub(super) fn lengths(bhs: &[u8; 48]) -> Result<(usize, usize), IscsiError> {
     let ahs_len = bhs[4] as usize * 4;
     let data_len = u32::from_be_bytes([0, bhs[5], bhs[6], bhs[7]]) as usize;
     if data_len > MAX_DATA_SEGMENT {

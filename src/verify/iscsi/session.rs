@@ -1,6 +1,8 @@
 //! A logged-in session in full feature phase: SCSI commands with CmdSN/ExpStatSN
-//! bookkeeping (RFC 7143 4.2.2), Data-In, Data-Out with immediate, unsolicited and R2T
-//! solicited data within the negotiated limits, NOP-In answers, Text (SendTargets), Logout.
+//! bookkeeping (RFC 7143 4.2.2), Data-In, NOP-In answers, Text (SendTargets), Logout. Bulk
+//! READ and WRITE (immediate, unsolicited and R2T-solicited data) run pipelined: `pipeline`.
+
+mod pipeline;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,8 +15,10 @@ use super::scsi::{self, CachingPage, Capacity, Cdb, Inquiry, Sense};
 use super::text::{self, Negotiated};
 
 /// Largest transfer one READ or WRITE command carries; longer ones are split, so a 200 MiB
-/// write never asks tgtd for a 200 MiB buffer.
+/// write never asks tgtd for a 200 MiB buffer (tgt holds each command's data in memory).
 pub const MAX_IO_BYTES: usize = 1 << 20;
+
+pub use pipeline::DEPTH as PIPELINE_DEPTH;
 
 /// How many times a command is re-sent after UNIT ATTENTION (a target reports power-on
 /// or parameter changes once per I_T nexus; the command itself was not executed).
@@ -35,11 +39,10 @@ pub struct Session<S: Transport> {
     block_sizes: HashMap<u16, u32>,
 }
 
-/// The data phase of one command.
-enum Transfer<'a> {
+/// The data phase of one command (bulk writes go through `pipeline`).
+enum Transfer {
     None,
     In(usize),
-    Out(&'a [u8]),
 }
 
 impl<S: Transport> Session<S> {
@@ -160,8 +163,9 @@ impl<S: Transport> Session<S> {
         Ok(out)
     }
 
-    /// Reads `blocks` from `lba` in chunks of at most `MAX_IO_BYTES`, handing each to `f`
-    /// (a 200 MiB read-back need not sit in memory at once).
+    /// Reads `blocks` from `lba`, several commands of at most `MAX_IO_BYTES` in flight,
+    /// handing each command's data to `f` in order (a 200 MiB read-back need not sit in
+    /// memory at once).
     pub fn read_each(
         &mut self,
         lun: u16,
@@ -169,42 +173,16 @@ impl<S: Transport> Session<S> {
         blocks: u64,
         mut f: impl FnMut(&[u8]),
     ) -> Result<(), IscsiError> {
-        let bs = self.block_size(lun)? as u64;
-        let per = (MAX_IO_BYTES as u64 / bs).max(1);
-        let mut done = 0;
-        while done < blocks {
-            let n = per.min(blocks - done);
-            let cdb = scsi::rw(false, lba + done, n as u32);
-            let d = self.command(lun, &cdb, Transfer::In((n * bs) as usize))?;
-            if d.len() as u64 != n * bs {
-                return Err(IscsiError::Protocol(format!(
-                    "{} returned {} bytes, {} asked",
-                    cdb.name,
-                    d.len(),
-                    n * bs
-                )));
-            }
-            f(&d);
-            done += n;
-        }
-        Ok(())
+        let bs = u64::from(self.block_size(lun)?);
+        self.read_with(lun, lba, blocks * bs, &mut f)
     }
 
-    /// Writes `data` (a whole number of blocks) from `lba`, without FUA.
+    /// Writes `data` (a whole number of blocks) from `lba`, without FUA, pipelined.
     pub fn write(&mut self, lun: u16, lba: u64, data: &[u8]) -> Result<(), IscsiError> {
-        let bs = self.block_size(lun)? as usize;
-        if !data.len().is_multiple_of(bs) {
-            return Err(IscsiError::Protocol(format!(
-                "write of {} bytes is not a multiple of the {bs}-byte block",
-                data.len()
-            )));
-        }
-        let per = (MAX_IO_BYTES / bs).max(1) * bs;
-        for (i, chunk) in data.chunks(per).enumerate() {
-            let cdb = scsi::rw(true, lba + (i * per / bs) as u64, (chunk.len() / bs) as u32);
-            self.command(lun, &cdb, Transfer::Out(chunk))?;
-        }
-        Ok(())
+        self.write_with(lun, lba, data.len() as u64, |off, buf| {
+            let off = off as usize;
+            buf.copy_from_slice(&data[off..off + buf.len()]);
+        })
     }
 
     pub fn synchronize_cache(&mut self, lun: u16) -> Result<(), IscsiError> {
@@ -265,13 +243,12 @@ impl<S: Transport> Session<S> {
     // ---- the command engine -------------------------------------------------------
 
     /// Runs one command, re-sending it after UNIT ATTENTION.
-    fn command(&mut self, lun: u16, cdb: &Cdb, t: Transfer<'_>) -> Result<Vec<u8>, IscsiError> {
+    fn command(&mut self, lun: u16, cdb: &Cdb, t: Transfer) -> Result<Vec<u8>, IscsiError> {
         let mut attempt = 0;
         loop {
             let t = match &t {
                 Transfer::None => Transfer::None,
                 Transfer::In(n) => Transfer::In(*n),
-                Transfer::Out(d) => Transfer::Out(d),
             };
             match self.command_once(lun, cdb, t) {
                 Err(IscsiError::CheckCondition { sense, .. })
@@ -284,33 +261,16 @@ impl<S: Transport> Session<S> {
         }
     }
 
-    fn command_once(&mut self, lun: u16, cdb: &Cdb, t: Transfer<'_>) -> Result<Vec<u8>, IscsiError> {
+    fn command_once(&mut self, lun: u16, cdb: &Cdb, t: Transfer) -> Result<Vec<u8>, IscsiError> {
         self.wait_for_window()?;
         let itt = self.take_itt();
-        let (expected, out): (usize, &[u8]) = match t {
-            Transfer::None => (0, &[]),
-            Transfer::In(n) => (n, &[]),
-            Transfer::Out(d) => (d.len(), d),
+        let expected = match t {
+            Transfer::None => 0,
+            Transfer::In(n) => n,
         };
-        let mrdsl = self.params.target_max_recv_data_segment_length as usize;
-        // Immediate data rides in the command PDU; unsolicited Data-Out follows it; both
-        // together stay within FirstBurstLength (RFC 7143 13.13/13.14).
-        let first_burst = self.params.first_burst_length as usize;
-        let immediate = if self.params.immediate_data { out.len().min(first_burst).min(mrdsl) } else { 0 };
-        let unsolicited_end = if self.params.initial_r2t { immediate } else { out.len().min(first_burst) };
-
         let mut cmd = Pdu::new(op::SCSI_COMMAND, false);
-        let mut flags = 0x01; // task attribute SIMPLE
-        if unsolicited_end == immediate {
-            flags |= 0x80; // no unsolicited Data-Out follows
-        }
-        if matches!(t, Transfer::In(_)) {
-            flags |= 0x40;
-        }
-        if matches!(t, Transfer::Out(_)) {
-            flags |= 0x20;
-        }
-        cmd.set_flags(flags);
+        // Task attribute SIMPLE, F (no Data-Out follows), R when data comes back.
+        cmd.set_flags(0x81 | if matches!(t, Transfer::In(_)) { 0x40 } else { 0 });
         cmd.set_lun_field(pdu::encode_lun(lun));
         cmd.set_itt(itt);
         cmd.set_u32(20, expected as u32);
@@ -325,12 +285,9 @@ impl<S: Transport> Session<S> {
         }
         cmd.bhs[32..32 + cdb.bytes.len()].copy_from_slice(&cdb.bytes);
         self.cmd_sn = self.cmd_sn.wrapping_add(1);
-        self.send(&cmd, &out[..immediate])?;
-        if unsolicited_end > immediate {
-            self.send_data_out(lun, itt, RESERVED_TAG, out, immediate, unsolicited_end)?;
-        }
+        self.send(&cmd, &[])?;
 
-        let mut buf = vec![0u8; if out.is_empty() { expected } else { 0 }];
+        let mut buf = vec![0u8; expected];
         let mut data_sn = 0u32;
         let during = format!("waiting for the answer to {} on LUN {lun}", cdb.name);
         loop {
@@ -340,9 +297,6 @@ impl<S: Transport> Session<S> {
             }
             match p.opcode() {
                 op::DATA_IN => {
-                    if !out.is_empty() {
-                        return Err(IscsiError::Protocol(format!("Data-In for {} (a write)", cdb.name)));
-                    }
                     let sn = p.u32_at(36);
                     if sn != data_sn {
                         return Err(IscsiError::Protocol(format!("Data-In DataSN {sn}, expected {data_sn}")));
@@ -368,18 +322,6 @@ impl<S: Transport> Session<S> {
                         return Ok(buf);
                     }
                 }
-                op::R2T => {
-                    let (ttt, off, len) = (p.u32_at(20), p.u32_at(40) as usize, p.u32_at(44) as usize);
-                    if off + len > out.len() || len > self.params.max_burst_length as usize || len == 0 {
-                        return Err(IscsiError::Protocol(format!(
-                            "R2T for bytes {off}..{} of a {}-byte write (MaxBurstLength {})",
-                            off + len,
-                            out.len(),
-                            self.params.max_burst_length
-                        )));
-                    }
-                    self.send_data_out(lun, itt, ttt, out, off, off + len)?;
-                }
                 op::SCSI_RESPONSE => {
                     let response = p.u8_at(2);
                     if response != 0 {
@@ -393,7 +335,7 @@ impl<S: Transport> Session<S> {
                     buf.truncate(residual_len(&p, expected).min(buf.len()));
                     return Ok(buf);
                 }
-                _ => return Err(unexpected(&p, "Data-In, R2T or SCSI Response")),
+                _ => return Err(unexpected(&p, "Data-In or SCSI Response")),
             }
         }
     }
@@ -405,37 +347,6 @@ impl<S: Transport> Session<S> {
                 IscsiError::ScsiStatus { command: cdb.name, lun, status: s, meaning: scsi::status_name(s) }
             }
         }
-    }
-
-    /// Sends bytes `from..to` of `data` as one sequence of Data-Out PDUs of at most the
-    /// target's MaxRecvDataSegmentLength, DataSN from 0, F on the last (RFC 7143 11.7).
-    fn send_data_out(
-        &mut self,
-        lun: u16,
-        itt: u32,
-        ttt: u32,
-        data: &[u8],
-        from: usize,
-        to: usize,
-    ) -> Result<(), IscsiError> {
-        let mrdsl = self.params.target_max_recv_data_segment_length as usize;
-        let mut off = from;
-        let mut sn = 0u32;
-        while off < to {
-            let end = (off + mrdsl).min(to);
-            let mut d = Pdu::new(op::DATA_OUT, false);
-            d.set_flags(if end == to { 0x80 } else { 0 });
-            d.set_lun_field(pdu::encode_lun(lun));
-            d.set_itt(itt);
-            d.set_u32(20, ttt);
-            d.set_u32(28, self.exp_stat_sn);
-            d.set_u32(36, sn);
-            d.set_u32(40, off as u32);
-            self.send(&d, &data[off..end])?;
-            sn += 1;
-            off = end;
-        }
-        Ok(())
     }
 
     // ---- sequence numbers and the wire ---------------------------------------------
@@ -471,37 +382,80 @@ impl<S: Transport> Session<S> {
     /// answers NOP-In pings and skips them, turns Reject and fatal async events into errors.
     fn recv(&mut self, during: &str) -> Result<Pdu, IscsiError> {
         loop {
-            let p = Pdu::read_from(&mut self.stream).map_err(|e| match e {
-                IscsiError::Io { source, .. } => IscsiError::io(during.to_string(), source),
-                IscsiError::Timeout { .. } => {
-                    IscsiError::Timeout { during: during.to_string(), after: self.timeout }
-                }
-                other => other,
-            })?;
-            self.update_sns(&p);
-            match p.opcode() {
-                op::NOP_IN => {
-                    if p.u32_at(20) != RESERVED_TAG {
-                        self.answer_nop_in(&p)?;
-                    }
-                    if p.itt() == RESERVED_TAG {
-                        continue;
-                    }
-                    return Ok(p);
-                }
-                op::ASYNC => match p.u8_at(36) {
-                    // 0: a SCSI asynchronous event; 1: the target asks for a logout, which
-                    // the caller's own logout will satisfy soon.
-                    0 | 1 => continue,
-                    e => {
-                        return Err(IscsiError::Protocol(format!(
-                            "target sent asynchronous event {e} (connection or session dropped)"
-                        )));
-                    }
-                },
-                op::REJECT => return Err(rejected(&p)),
-                _ => return Ok(p),
+            let (mut p, ahs_len, data_len) = self.read_header(during)?;
+            self.read_body(&mut p, ahs_len, data_len, during)?;
+            if let Some(p) = self.screen(p)? {
+                return Ok(p);
             }
+        }
+    }
+
+    /// Reads one Basic Header Segment; the body (`ahs_len` + `data_len` bytes and padding)
+    /// is still on the wire for `read_body` or `read_payload`.
+    fn read_header(&mut self, during: &str) -> Result<(Pdu, usize, usize), IscsiError> {
+        let mut bhs = [0u8; 48];
+        self.stream.read_exact(&mut bhs).map_err(|e| self.read_error(during, e))?;
+        let (ahs_len, data_len) = pdu::lengths(&bhs)?;
+        Ok((Pdu { bhs, ahs: Vec::new(), data: Vec::new() }, ahs_len, data_len))
+    }
+
+    fn read_body(
+        &mut self,
+        p: &mut Pdu,
+        ahs_len: usize,
+        data_len: usize,
+        during: &str,
+    ) -> Result<(), IscsiError> {
+        if ahs_len + data_len == 0 {
+            return Ok(());
+        }
+        let mut rest = vec![0u8; ahs_len + pdu::padded(data_len)];
+        self.stream.read_exact(&mut rest).map_err(|e| self.read_error(during, e))?;
+        rest.truncate(ahs_len + data_len);
+        p.data = rest.split_off(ahs_len);
+        p.ahs = rest;
+        Ok(())
+    }
+
+    /// Reads a data segment of `buf.len()` bytes into `buf`, then its padding.
+    fn read_payload(&mut self, buf: &mut [u8]) -> Result<(), IscsiError> {
+        let during = "reading SCSI Data-In";
+        self.stream.read_exact(buf).map_err(|e| self.read_error(during, e))?;
+        let mut pad = [0u8; 3];
+        let n = pdu::padded(buf.len()) - buf.len();
+        self.stream.read_exact(&mut pad[..n]).map_err(|e| self.read_error(during, e))
+    }
+
+    fn read_error(&self, during: &str, e: std::io::Error) -> IscsiError {
+        match IscsiError::io(during.to_string(), e) {
+            IscsiError::Timeout { during, .. } => IscsiError::Timeout { during, after: self.timeout },
+            other => other,
+        }
+    }
+
+    /// Applies a PDU's sequence numbers; `None` for what the session handled itself.
+    fn screen(&mut self, p: Pdu) -> Result<Option<Pdu>, IscsiError> {
+        self.update_sns(&p);
+        match p.opcode() {
+            op::NOP_IN => {
+                if p.u32_at(20) != RESERVED_TAG {
+                    self.answer_nop_in(&p)?;
+                }
+                if p.itt() == RESERVED_TAG {
+                    return Ok(None);
+                }
+                Ok(Some(p))
+            }
+            op::ASYNC => match p.u8_at(36) {
+                // 0: a SCSI asynchronous event; 1: the target asks for a logout, which
+                // the caller's own logout will satisfy soon.
+                0 | 1 => Ok(None),
+                e => Err(IscsiError::Protocol(format!(
+                    "target sent asynchronous event {e} (connection or session dropped)"
+                ))),
+            },
+            op::REJECT => Err(rejected(&p)),
+            _ => Ok(Some(p)),
         }
     }
 

@@ -178,7 +178,17 @@ impl Negotiated {
                         "target wants {k}={v}; srukit supports only None"
                     )));
                 }
-                "MaxRecvDataSegmentLength" => self.target_max_recv_data_segment_length = num(k, v)?.max(512),
+                // The target's declaration is the limit on every PDU we send: a value outside
+                // 512..2^24-1 (13.12) cannot be honoured, so it is refused, never rounded up.
+                "MaxRecvDataSegmentLength" => {
+                    let n = num(k, v)?;
+                    if !(512..=16_777_215).contains(&n) {
+                        return Err(IscsiError::Protocol(format!(
+                            "target declared MaxRecvDataSegmentLength={n}, outside 512..16777215"
+                        )));
+                    }
+                    self.target_max_recv_data_segment_length = n;
+                }
                 "MaxBurstLength" => self.max_burst_length = min_with(offered(k), num(k, v)?),
                 "FirstBurstLength" => self.first_burst_length = min_with(offered(k), num(k, v)?),
                 "MaxOutstandingR2T" => self.max_outstanding_r2t = min_with(offered(k), num(k, v)?),
