@@ -138,6 +138,12 @@ impl Seeded {
             self.hits.len() + self.missing.len(),
             self.missing.len()
         );
+        for w in &self.hits {
+            s.push_str(&format!("\nsrukit: deb cache: {} {} from the cache", w.file, w.sha256));
+        }
+        for w in &self.missing {
+            s.push_str(&format!("\nsrukit: deb cache: {} {} to download", w.file, w.sha256));
+        }
         for (w, got) in &self.corrupt {
             s.push_str(&format!(
                 "\nsrukit: deb cache: {}.deb ({}) is corrupt (sha256 {got}): removed, downloaded again",
