@@ -112,11 +112,13 @@ pub fn plan(image: &Image, tree: &Path, log: &mut Log) -> Result<Plan, BuildErro
     let key = crate::digest::hex(&sha256(&key_text))[..24].to_string();
     let path = root().join("plans").join(format!("{key}.json"));
     let cacheable = image.virt.is_none();
-    if cacheable && let Some(bytes) = fsx::read_optional(&path)? {
-        if let Ok(plan) = serde_json::from_slice::<Plan>(&bytes) {
-            log.append(format!("srukit: build-deps plan {} (cached)\n", path.display()).as_bytes())?;
-            return Ok(plan);
-        }
+    // An unreadable plan (a srukit that wrote another shape) is resolved again.
+    if cacheable
+        && let Some(bytes) = fsx::read_optional(&path)?
+        && let Ok(plan) = serde_json::from_slice::<Plan>(&bytes)
+    {
+        log.append(format!("srukit: build-deps plan {} (cached)\n", path.display()).as_bytes())?;
+        return Ok(plan);
     }
     let mut tb = binary::open(image, false, &[], log)?;
     let plan = match resolve(tb.as_mut(), tree, log) {
