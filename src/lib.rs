@@ -5,6 +5,7 @@
 //! cherry-picks), `build`, `testbed`, `verify`, `report`. `process` and `fsx` are the only
 //! doors to external commands and the filesystem; `reporter` is how stages talk.
 
+pub mod debcache;
 pub mod digest;
 pub mod exit;
 pub mod fsx;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::layer;
 use super::log::Log;
 use super::manifest::TestbedInfo;
 use super::source::{self, SourcePackage};
@@ -43,38 +44,40 @@ pub fn build(
     log.append(format!("srukit: testbed image {} ({})\n", image.name, image.hash).as_bytes())?;
     let srcfiles = source::dsc_files(&src.work, &src.dsc)?;
 
-    // First an isolated testbed: if the image has every Build-Depends, the build runs with
-    // no network at all.
-    // dpkg-checkbuilddeps needs only debian/control, so the check comes before the unpack.
-    let mut tb = open(&image, false, log)?;
-    let unmet = match unmet_build_deps(tb.as_mut(), &src.tree, log) {
-        Ok(u) => u,
-        Err(e) => return Err(close_after(tb, log, e)),
-    };
-    let build_deps = if unmet.is_empty() {
-        if let Err(e) = prepare(tb.as_mut(), src, &srcfiles, log) {
-            return Err(close_after(tb, log, e));
-        }
-        "image"
-    } else {
-        // The image lacks some: a testbed that shares the host's network, so apt can reach
-        // the mirror. Still a fresh overlay: nothing is installed on the host or the image.
+    // What apt would install (cached per image and debian/control), then, if anything, the
+    // layer with it installed (made once per image and package set). The build itself runs
+    // in an isolated testbed: no network, the layer read-only under its own overlay.
+    let plan = layer::plan(&image, &src.tree, log)?;
+    if !plan.is_empty() {
         rep.note(&format!(
             "build-deps missing from image {}: {}; installing with apt",
             image.name,
-            unmet.join(" ")
+            plan.unmet.join(" ")
         ));
-        close(tb, log)?;
-        tb = open(&image, true, log)?;
-        if let Err(e) =
-            prepare(tb.as_mut(), src, &srcfiles, log).and_then(|_| install_build_deps(tb.as_mut(), log))
-        {
-            return Err(close_after(tb, log, e));
+    }
+    // A virt server stacks no layers: there apt installs into the build's own testbed.
+    let direct = !plan.is_empty() && image.virt.is_some();
+    let layer = if plan.is_empty() || direct { None } else { Some(layer::ensure(&image, &plan, log)?) };
+    let layers: Vec<PathBuf> = layer.iter().map(|l| l.tree.clone()).collect();
+    let mut tb = open_with(&image, direct, false, &layers, log)?;
+    let steps = (|| {
+        if direct {
+            prepare(tb.as_mut(), src, &srcfiles, log)?;
+            install_build_deps(tb.as_mut(), log)?;
+        } else {
+            // The image (and layer) must now have every Build-Depends: the plan's check.
+            let unmet = unmet_build_deps(tb.as_mut(), &src.tree, log)?;
+            if !unmet.is_empty() {
+                let what =
+                    layer.as_ref().map_or("the image".to_string(), |l| format!("build-deps layer {}", l.key));
+                let detail = format!("{what} lacks {}", unmet.join(" "));
+                return Err(log.failure("dpkg-checkbuilddeps", "dpkg-checkbuilddeps", &detail));
+            }
+            prepare(tb.as_mut(), src, &srcfiles, log)?;
         }
-        "apt"
-    };
-    let result = build_and_copy_out(tb.as_mut(), dest, log);
-    let files = match result {
+        build_and_copy_out(tb.as_mut(), dest, log)
+    })();
+    let files = match steps {
         Ok(f) => f,
         Err(e) => return Err(close_after(tb, log, e)),
     };
@@ -91,29 +94,51 @@ pub fn build(
         testbed: TestbedInfo {
             name: image.name.clone(),
             image_hash: image.hash.clone(),
-            build_deps: build_deps.into(),
-            installed: unmet,
+            build_deps: if plan.is_empty() { "image" } else { "apt" }.into(),
+            installed: plan.unmet.clone(),
+            layer: layer.map(|l| l.key),
         },
         architectures,
     })
 }
 
-fn open(image: &Image, host_network: bool, log: &mut Log) -> Result<Box<dyn Testbed>, BuildError> {
-    let opts = OpenOptions { host_network, ..Default::default() };
+pub(super) fn open(
+    image: &Image,
+    host_network: bool,
+    layers: &[PathBuf],
+    log: &mut Log,
+) -> Result<Box<dyn Testbed>, BuildError> {
+    open_with(image, host_network, false, layers, log)
+}
+
+/// A fresh testbed; `upper_on_disk` when its writes are to be copied out (a layer).
+pub(super) fn open_with(
+    image: &Image,
+    host_network: bool,
+    upper_on_disk: bool,
+    layers: &[PathBuf],
+    log: &mut Log,
+) -> Result<Box<dyn Testbed>, BuildError> {
+    let opts = OpenOptions { host_network, upper_on_disk, layers: layers.to_vec(), ..Default::default() };
     let tb = testbed::open(image, &opts).map_err(BuildError::testbed)?;
     let net = if host_network { "host network" } else { "isolated" };
-    log.append(format!("srukit: opened testbed {} ({net})\n", tb.id()).as_bytes())?;
+    let over = if layers.is_empty() {
+        String::new()
+    } else {
+        format!(", layers {}", layers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":"))
+    };
+    log.append(format!("srukit: opened testbed {} ({net}{over})\n", tb.id()).as_bytes())?;
     Ok(tb)
 }
 
-fn close(tb: Box<dyn Testbed>, log: &mut Log) -> Result<(), BuildError> {
+pub(super) fn close(tb: Box<dyn Testbed>, log: &mut Log) -> Result<(), BuildError> {
     let id = tb.id().to_string();
     tb.close().map_err(BuildError::testbed)?;
     log.append(format!("srukit: closed testbed {id}\n").as_bytes())
 }
 
 /// Closes a testbed after an error; the first error is the one reported.
-fn close_after(tb: Box<dyn Testbed>, log: &mut Log, err: BuildError) -> BuildError {
+pub(super) fn close_after(tb: Box<dyn Testbed>, log: &mut Log, err: BuildError) -> BuildError {
     if let Err(e) = close(tb, log) {
         let _ = log
             .append(format!("srukit: closing the testbed after the failure also failed: {e}\n").as_bytes());
@@ -150,8 +175,12 @@ fn prepare(
 
 /// `dpkg-checkbuilddeps`: the unmet Build-Depends (and Build-Conflicts), empty when the
 /// image has them all. It exits 1 and names them on stderr.
-fn unmet_build_deps(tb: &mut dyn Testbed, tree: &Path, log: &mut Log) -> Result<Vec<String>, BuildError> {
-    let check = "/tmp/srukit-checkbuilddeps";
+pub(super) fn unmet_build_deps(
+    tb: &mut dyn Testbed,
+    tree: &Path,
+    log: &mut Log,
+) -> Result<Vec<String>, BuildError> {
+    let check = super::layer::CHECK_DIR;
     tb.copy_in(&tree.join("debian/control"), &Path::new(check).join("debian/control"))
         .map_err(BuildError::testbed)?;
     let req = ExecRequest::new(["dpkg-checkbuilddeps"]).cwd(check);
@@ -204,18 +233,31 @@ fn split_deps(s: &str) -> Vec<String> {
     out
 }
 
-/// `apt-get build-dep` on the unpacked tree, in the host-network testbed. apt's lists are
-/// in the image (mmdebstrap --skip=cleanup/apt/lists); `apt-get update` only when they are not.
+/// `apt-get build-dep` on the unpacked tree, in a host-network testbed (a virt server's,
+/// which stacks no layer): the .debs come from the shared cache where it has them, and those
+/// apt fetched go into it. apt's lists are in the image; `apt-get update` only when they are not.
 fn install_build_deps(tb: &mut dyn Testbed, log: &mut Log) -> Result<(), BuildError> {
     // A throwaway testbed needs neither dpkg's fsyncs nor man-db's index (its trigger takes
     // seconds after every package with man pages): both only cost time here.
-    let script = format!(
-        "set -e; rm -f /var/lib/man-db/auto-update; \
-         ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -q; \
-         apt-get build-dep -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io {BUILD_DIR}/pkg"
-    );
+    let prepare = "set -e; rm -f /var/lib/man-db/auto-update; \
+         ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -q";
+    exec(tb, log, "apt lists", &ExecRequest::shell(&format!("{{ {prepare}; }} 2>&1")))?;
+    let args = format!("build-dep -y -q --no-install-recommends {BUILD_DIR}/pkg");
+    let seeded = crate::debcache::seed(tb, &args).map_err(|e| match e {
+        crate::debcache::CacheError::Fs(e) => BuildError::Fs(e),
+        crate::debcache::CacheError::Testbed(e) => BuildError::Testbed(e),
+        crate::debcache::CacheError::Apt { cmd, status, .. } => {
+            log.failure("apt-get --print-uris", &cmd, &format!("exited with status {status}"))
+        }
+    })?;
+    log.append(format!("{}\n", seeded.summary()).as_bytes())?;
+    let script =
+        format!("apt-get --download-only {args} && apt-get -o Dpkg::Options::=--force-unsafe-io {args}");
     let req = ExecRequest::shell(&format!("{{ {script}; }} 2>&1")).env("DEBIAN_FRONTEND", "noninteractive");
     exec(tb, log, "apt-get build-dep", &req)?;
+    if let Ok(stored) = crate::debcache::harvest(tb, &seeded.missing) {
+        log.append(format!("srukit: deb cache: stored {stored} downloaded .debs\n").as_bytes())?;
+    }
     Ok(())
 }
 
@@ -292,7 +334,11 @@ fn display(req: &ExecRequest) -> String {
     req.argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
 }
 
-fn exec_unchecked(tb: &mut dyn Testbed, log: &mut Log, req: &ExecRequest) -> Result<ExecOutput, BuildError> {
+pub(super) fn exec_unchecked(
+    tb: &mut dyn Testbed,
+    log: &mut Log,
+    req: &ExecRequest,
+) -> Result<ExecOutput, BuildError> {
     log.append(format!("$ [testbed] {}\n", display(req)).as_bytes())?;
     let out = tb.exec(req).map_err(BuildError::testbed)?;
     log.append(&out.stdout)?;
@@ -304,7 +350,7 @@ fn exec_unchecked(tb: &mut dyn Testbed, log: &mut Log, req: &ExecRequest) -> Res
 }
 
 /// Runs a command in the testbed; a non-zero exit is the step's failure, quoting the log.
-fn exec(
+pub(super) fn exec(
     tb: &mut dyn Testbed,
     log: &mut Log,
     step: &str,

@@ -30,6 +30,10 @@ pub struct TestbedInfo {
     pub build_deps: String,
     /// Packages apt installed for the build, empty when the image had them.
     pub installed: Vec<String>,
+    /// The key of the read-only "build-deps installed" layer the build ran over
+    /// (`$XDG_CACHE_HOME/srukit/build-deps/layers/<key>`), when apt had anything to install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

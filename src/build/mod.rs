@@ -17,6 +17,7 @@ use crate::reporter::Reporter;
 
 pub mod binary;
 pub mod changelog;
+pub mod layer;
 pub mod lintian;
 pub mod log;
 pub mod manifest;

@@ -94,6 +94,10 @@ pub fn build(req: &Request, cl: &Changelog, work: &Path, log: &mut Log) -> Resul
         genchanges = v.apply(genchanges);
         log.append(format!("srukit: dpkg-genchanges under the {} vendor\n", v.vendor()).as_bytes())?;
     }
+    // --binary-only publishes no source upload: its .changes would be made to be thrown away.
+    if req.what == super::What::BinaryOnly {
+        return Ok(SourcePackage { work: work.to_path_buf(), tree, dsc, changes, orig, since });
+    }
     log.run("dpkg-genchanges -S", &genchanges)?;
 
     if let Some(key) = &req.sign {

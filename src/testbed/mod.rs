@@ -64,6 +64,10 @@ pub struct OpenOptions {
     pub isolation: Option<Isolation>,
     /// A virt server's stderr goes here (the run's log); else beside the host's temp files.
     pub server_log: Option<PathBuf>,
+    /// Read-only overlay layers stacked over the image, topmost first (a build's
+    /// "build-deps installed" layer). Never written: the testbed's writes go to its own
+    /// upper dir. srukit's own backends only; a virt server refuses them.
+    pub layers: Vec<PathBuf>,
 }
 
 /// The isolation a plan needs from a testbed (autopkgtest's `isolation-*` capabilities).
@@ -173,6 +177,12 @@ pub trait Testbed: Send {
     fn virt_info(&self) -> Option<VirtInfo> {
         None
     }
+    /// The overlay's writable layer as the host sees it, while the testbed runs: only with
+    /// `upper_on_disk` (a tmpfs upper lives in the testbed's own mount namespace), and only
+    /// for srukit's own backends. Read it, never write it (overlayfs forbids that).
+    fn upper_dir(&self) -> Option<PathBuf> {
+        None
+    }
     /// Tears everything down: processes, mounts, cgroups, scratch and run dir.
     fn close(self: Box<Self>) -> Result<(), TestbedError>;
 }
@@ -192,6 +202,12 @@ pub struct VirtInfo {
 /// Starts a fresh testbed from an image, or through the virt server a definition names.
 pub fn open(image: &Image, opts: &OpenOptions) -> Result<Box<dyn Testbed>, TestbedError> {
     if let Some(spec) = &image.virt {
+        if !opts.layers.is_empty() {
+            return Err(TestbedError::MissingCapability {
+                server: spec.argv[0].clone(),
+                capability: "stack read-only layers over its image".into(),
+            });
+        }
         return Ok(Box::new(virt_client::VirtTestbed::open(spec, opts)?));
     }
     Ok(Box::new(running::Running::open(image, opts)?))

@@ -35,6 +35,7 @@ pub struct Running {
     seq: u32,
     done: bool,
     keep: bool,
+    upper_on_disk: bool,
 }
 
 fn new_id() -> String {
@@ -92,6 +93,7 @@ impl Running {
             seq: 0,
             done: false,
             keep: opts.keep,
+            upper_on_disk: opts.upper_on_disk,
         };
         match tb.start(image, opts, &tracking) {
             Ok(()) => Ok(tb),
@@ -151,6 +153,14 @@ impl Running {
         for d in ["upper", "work"] {
             ops.push((format!("mkdir {d}"), Op::Mkdir { path: cstr(rw.join(d)), mode: 0o755 }));
         }
+        // Extra layers sit above the image: overlayfs's lowerdir lists the topmost first.
+        let lowers = opts
+            .layers
+            .iter()
+            .chain(std::iter::once(&image.lower))
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
         ops.push((
             format!("mount overlay on {}", root.display()),
             Op::Mount {
@@ -162,7 +172,7 @@ impl Running {
                     // volatile: no syncfs of the (real-disk) upper fs at unmount, which
                     // otherwise flushes the whole disk and costs a second per close.
                     "lowerdir={},upperdir={},workdir={},volatile",
-                    image.lower.display(),
+                    lowers,
                     rw.join("upper").display(),
                     rw.join("work").display()
                 ))),
@@ -500,6 +510,10 @@ impl Testbed for Running {
             return Err(TestbedError::StartOther(format!("bad cgroup name {name:?}")));
         }
         MemCgroup::new(root.join(&self.state.id).join(name))
+    }
+
+    fn upper_dir(&self) -> Option<PathBuf> {
+        self.upper_on_disk.then(|| self.state.scratch.join("rw/upper"))
     }
 
     fn data_dir(&self) -> Result<&Path, TestbedError> {

@@ -1,7 +1,7 @@
 //! Packages from a Debian or Ubuntu archive by suite (`apt:NAME@bookworm-security`). Reads
 //! the suite names distro-info-data knows; keeps one private apt per suite on the host
-//! (`~/.cache/srukit/apt/<suite>/`: its own sources, lists and .deb cache, so the machine's
-//! apt configuration stays as it is) that resolves a name to the version, source package and
+//! (`~/.cache/srukit/apt/<suite>/`: its own sources and lists, so the machine's apt
+//! configuration stays as it is; the .debs in the shared cache, `crate::debcache`) that resolves a name to the version, source package and
 //! sha256 the archive publishes and downloads that .deb; and gives a testbed the same apt
 //! sources and lists the host resolved against, so `apt-cache policy` there names the suite.
 
@@ -266,34 +266,41 @@ impl Archive {
         Ok(None)
     }
 
-    /// The .deb of a resolved package, downloaded once into the suite's cache (`apt-get
-    /// download`, which checks it against the index) and checked against the index's sha256
-    /// again on every use, so the file srukit records is the archive's.
+    /// The .deb of a resolved package under apt's file name, from the shared .deb cache
+    /// (`crate::debcache`, keyed by the index's sha256; downloaded with `apt-get download`,
+    /// which checks it against the index, the first time any run or build needs it) and
+    /// checked against the index's sha256 again on every use, so the file srukit records
+    /// is the archive's.
     pub fn download(&self, r: &Resolved) -> Result<PathBuf, VerifyError> {
         // apt's own file naming (an epoch's colon as %3a), as in /var/cache/apt/archives.
         let file = format!("{}_{}_{}.deb", r.name, r.version.replace(':', "%3a"), r.architecture);
         let path = self.dir.join("debs").join(&file);
-        if !path.exists() {
-            let tmp = self.dir.join("debs").join(format!(".tmp-{}-{}", std::process::id(), r.name));
-            crate::fsx::remove_dir_all(&tmp)?;
-            crate::fsx::create_dir_all(&tmp)?;
-            self.apt("apt-get")
-                .args(["download", "-q", &format!("{}={}", r.name, r.version)])
-                .cwd(&tmp)
-                .run()?;
-            crate::fsx::rename(&tmp.join(&file), &path)?;
-            crate::fsx::remove_dir_all(&tmp)?;
-        }
+        let tmp = self.dir.join("debs").join(format!(".tmp-{}-{}", std::process::id(), r.name));
+        crate::fsx::remove_dir_all(&tmp)?;
+        crate::fsx::create_dir_all(&tmp)?;
+        let entry = match crate::debcache::get(&r.sha256)? {
+            crate::debcache::Lookup::Hit(entry) => entry,
+            _ => {
+                self.apt("apt-get")
+                    .args(["download", "-q", &format!("{}={}", r.name, r.version)])
+                    .cwd(&tmp)
+                    .run()?;
+                let got = crate::digest::sha256_file(&tmp.join(&file))?.1;
+                if !crate::debcache::put(&tmp.join(&file), &r.sha256)? {
+                    crate::fsx::remove_dir_all(&tmp)?;
+                    return Err(mismatch(self, r, &tmp.join(&file), &got));
+                }
+                crate::debcache::dir().join(format!("{}.deb", r.sha256))
+            }
+        };
+        // A copy under apt's name (the testbed's apt finds it by that name), renamed into
+        // place whole: another run may be reading the previous one.
+        crate::fsx::copy(&entry, &tmp.join("deb"))?;
+        crate::fsx::rename(&tmp.join("deb"), &path)?;
+        crate::fsx::remove_dir_all(&tmp)?;
         let got = crate::digest::sha256_file(&path)?.1;
         if got != r.sha256 {
-            return Err(VerifyError::Packages(format!(
-                "{}: sha256 {got}, but {} lists {} for {} {}",
-                path.display(),
-                self.suite.name,
-                r.sha256,
-                r.name,
-                r.version
-            )));
+            return Err(mismatch(self, r, &path, &got));
         }
         Ok(path)
     }
@@ -305,6 +312,17 @@ impl Archive {
             archive: self.uri.clone(),
         }
     }
+}
+
+fn mismatch(a: &Archive, r: &Resolved, path: &std::path::Path, got: &str) -> VerifyError {
+    VerifyError::Packages(format!(
+        "{}: sha256 {got}, but {} lists {} for {} {}",
+        path.display(),
+        a.suite.name,
+        r.sha256,
+        r.name,
+        r.version
+    ))
 }
 
 fn os_release(image: &crate::testbed::Image) -> std::path::PathBuf {
