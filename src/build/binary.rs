@@ -12,7 +12,7 @@ use super::source::{self, SourcePackage};
 use super::{BuildError, Request};
 use crate::process::shell_quote;
 use crate::reporter::Reporter;
-use crate::testbed::{self, ExecOutput, ExecRequest, Image, OpenOptions, Testbed};
+use crate::testbed::{self, Bind, ExecOutput, ExecRequest, Image, OpenOptions, Testbed};
 
 /// Where the build happens inside the testbed; the build user's home.
 const BUILD_DIR: &str = "/build";
@@ -21,6 +21,10 @@ const BUILD_DIR: &str = "/build";
 /// variant does not carry).
 const BUILD_USER: &str = "srukit-build";
 const BUILD_UID: u32 = 1000;
+/// Where `--cache DIR` appears in the build testbed, and the variable that names it for the
+/// package's rules (as ccache's CCACHE_DIR would be set by a builder).
+const CACHE_INSIDE: &str = "/var/cache/srukit-build";
+const CACHE_VAR: &str = "SRUKIT_BUILD_CACHE";
 /// An upper bound for one package build, so a hung build does not hang srukit.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
@@ -42,11 +46,24 @@ pub fn build(
     let image = testbed::ensure_image(&req.testbed, rep).map_err(BuildError::testbed)?;
     log.append(format!("srukit: testbed image {} ({})\n", image.name, image.hash).as_bytes())?;
     let srcfiles = source::dsc_files(&src.work, &src.dsc)?;
+    let binds = match &req.cache {
+        Some(dir) => {
+            // The build user writes it: owned by that uid on the host too (no user namespace).
+            crate::fsx::create_dir_all(dir)?;
+            let dir = &crate::fsx::canonicalize(dir)?;
+            crate::fsx::chown(dir, BUILD_UID, BUILD_UID)?;
+            log.append(
+                format!("srukit: build cache {} at ${CACHE_VAR}={CACHE_INSIDE}\n", dir.display()).as_bytes(),
+            )?;
+            vec![Bind { host: dir.clone(), inside: CACHE_INSIDE.into() }]
+        }
+        None => Vec::new(),
+    };
 
     // First an isolated testbed: if the image has every Build-Depends, the build runs with
     // no network at all.
     // dpkg-checkbuilddeps needs only debian/control, so the check comes before the unpack.
-    let mut tb = open(&image, false, log)?;
+    let mut tb = open(&image, false, &binds, log)?;
     let unmet = match unmet_build_deps(tb.as_mut(), &src.tree, log) {
         Ok(u) => u,
         Err(e) => return Err(close_after(tb, log, e)),
@@ -65,7 +82,7 @@ pub fn build(
             unmet.join(" ")
         ));
         close(tb, log)?;
-        tb = open(&image, true, log)?;
+        tb = open(&image, true, &binds, log)?;
         if let Err(e) =
             prepare(tb.as_mut(), src, &srcfiles, log).and_then(|_| install_build_deps(tb.as_mut(), log))
         {
@@ -73,7 +90,7 @@ pub fn build(
         }
         "apt"
     };
-    let result = build_and_copy_out(tb.as_mut(), dest, log);
+    let result = build_and_copy_out(tb.as_mut(), !binds.is_empty(), dest, log);
     let files = match result {
         Ok(f) => f,
         Err(e) => return Err(close_after(tb, log, e)),
@@ -98,8 +115,13 @@ pub fn build(
     })
 }
 
-fn open(image: &Image, host_network: bool, log: &mut Log) -> Result<Box<dyn Testbed>, BuildError> {
-    let opts = OpenOptions { host_network, ..Default::default() };
+fn open(
+    image: &Image,
+    host_network: bool,
+    binds: &[Bind],
+    log: &mut Log,
+) -> Result<Box<dyn Testbed>, BuildError> {
+    let opts = OpenOptions { host_network, binds: binds.to_vec(), ..Default::default() };
     let tb = testbed::open(image, &opts).map_err(BuildError::testbed)?;
     let net = if host_network { "host network" } else { "isolated" };
     log.append(format!("srukit: opened testbed {} ({net})\n", tb.id()).as_bytes())?;
@@ -220,12 +242,20 @@ fn install_build_deps(tb: &mut dyn Testbed, log: &mut Log) -> Result<(), BuildEr
 }
 
 /// dpkg-buildpackage as the build user, then the results copied out to `dest`.
-fn build_and_copy_out(tb: &mut dyn Testbed, dest: &Path, log: &mut Log) -> Result<Vec<PathBuf>, BuildError> {
-    let build = as_build_user(&format!(
+fn build_and_copy_out(
+    tb: &mut dyn Testbed,
+    cache: bool,
+    dest: &Path,
+    log: &mut Log,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let mut build = as_build_user(&format!(
         "id && cd {BUILD_DIR}/pkg && DEB_BUILD_OPTIONS=\"parallel=$(nproc) $DEB_BUILD_OPTIONS\" \
          dpkg-buildpackage -b -us -uc -rfakeroot"
     ))
     .timeout(BUILD_TIMEOUT);
+    if cache {
+        build = build.env(CACHE_VAR, CACHE_INSIDE);
+    }
     exec(tb, log, "dpkg-buildpackage -b", &build)?;
     let list = exec(
         tb,
