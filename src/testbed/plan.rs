@@ -176,3 +176,37 @@ pub fn nspawn_ops(
     ));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data dir and a caller's bind, each made with its missing parents in the overlay,
+    /// bound read-write before pivot_root (after /tmp's and /run's tmpfs, so a bind there
+    /// is not hidden by them).
+    #[test]
+    fn unshare_binds_make_their_parents_and_come_before_pivot_root() {
+        let binds = [
+            Bind { host: "/scratch/data".into(), inside: "/srv/data".into() },
+            Bind { host: "/cache/b".into(), inside: "/var/cache/srukit-build".into() },
+        ];
+        let mut ops = Vec::new();
+        let net = Network { host: true, resolv: None };
+        unshare_ops(&mut ops, Path::new("/r"), &binds, "1-0-abc", net);
+        let names: Vec<&str> = ops.iter().map(|(n, _)| n.as_str()).collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("{n} in {names:?}"));
+        assert!(at("mkdir /r/srv") < at("mkdir /r/srv/data"));
+        assert!(at("mkdir /r/srv/data") < at("bind /scratch/data on /srv/data"));
+        assert!(at("mkdir /r/var/cache/srukit-build") < at("bind /cache/b on /var/cache/srukit-build"));
+        assert!(at("mount tmpfs on /r/tmp") < at("bind /cache/b on /var/cache/srukit-build"));
+        assert!(at("bind /cache/b on /var/cache/srukit-build") < at("pivot_root"));
+        match &ops[at("bind /cache/b on /var/cache/srukit-build")].1 {
+            Op::Mount { src, target, flags, .. } => {
+                assert_eq!(src.as_deref(), Some(cstr("/cache/b").as_c_str()));
+                assert_eq!(target.as_c_str(), cstr("/r/var/cache/srukit-build").as_c_str());
+                assert_eq!(*flags, libc::MS_BIND, "read-write");
+            }
+            _ => panic!("not a mount"),
+        }
+    }
+}
