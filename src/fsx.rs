@@ -193,6 +193,10 @@ pub fn set_permissions(path: &Path, perm: fs::Permissions) -> Result<()> {
     ctx("chmod", path, fs::set_permissions(path, perm))
 }
 
+pub fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    ctx("chown", path, std::os::unix::fs::chown(path, Some(uid), Some(gid)))
+}
+
 /// Copies a directory tree (files, symlinks, modes), as `cp -a` would for our purposes.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     copy_tree_except(from, to, |_| false)

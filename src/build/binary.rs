@@ -13,7 +13,7 @@ use super::source::{self, SourcePackage};
 use super::{BuildError, Request};
 use crate::process::shell_quote;
 use crate::reporter::Reporter;
-use crate::testbed::{self, ExecOutput, ExecRequest, Image, OpenOptions, Testbed};
+use crate::testbed::{self, Bind, ExecOutput, ExecRequest, Image, OpenOptions, Testbed};
 
 /// Where the build happens inside the testbed; the build user's home.
 const BUILD_DIR: &str = "/build";
@@ -22,6 +22,10 @@ const BUILD_DIR: &str = "/build";
 /// variant does not carry).
 const BUILD_USER: &str = "srukit-build";
 const BUILD_UID: u32 = 1000;
+/// Where `--cache DIR` appears in the build testbed, and the variable that names it for the
+/// package's rules (as ccache's CCACHE_DIR would be set by a builder).
+const CACHE_INSIDE: &str = "/var/cache/srukit-build";
+const CACHE_VAR: &str = "SRUKIT_BUILD_CACHE";
 /// An upper bound for one package build, so a hung build does not hang srukit.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
@@ -43,6 +47,19 @@ pub fn build(
     let image = testbed::ensure_image(&req.testbed, rep).map_err(BuildError::testbed)?;
     log.append(format!("srukit: testbed image {} ({})\n", image.name, image.hash).as_bytes())?;
     let srcfiles = source::dsc_files(&src.work, &src.dsc)?;
+    let binds = match &req.cache {
+        Some(dir) => {
+            // The build user writes it: owned by that uid on the host too (no user namespace).
+            crate::fsx::create_dir_all(dir)?;
+            let dir = &crate::fsx::canonicalize(dir)?;
+            crate::fsx::chown(dir, BUILD_UID, BUILD_UID)?;
+            log.append(
+                format!("srukit: build cache {} at ${CACHE_VAR}={CACHE_INSIDE}\n", dir.display()).as_bytes(),
+            )?;
+            vec![Bind { host: dir.clone(), inside: CACHE_INSIDE.into() }]
+        }
+        None => Vec::new(),
+    };
 
     // What apt would install (cached per image and debian/control), then, if anything, the
     // layer with it installed (made once per image and package set). The build itself runs
@@ -59,7 +76,7 @@ pub fn build(
     let direct = !plan.is_empty() && image.virt.is_some();
     let layer = if plan.is_empty() || direct { None } else { Some(layer::ensure(&image, &plan, log)?) };
     let layers: Vec<PathBuf> = layer.iter().map(|l| l.tree.clone()).collect();
-    let mut tb = open_with(&image, direct, false, &layers, log)?;
+    let mut tb = open_with(&image, direct, false, &layers, &binds, log)?;
     let steps = (|| {
         if direct {
             prepare(tb.as_mut(), src, &srcfiles, log)?;
@@ -75,7 +92,7 @@ pub fn build(
             }
             prepare(tb.as_mut(), src, &srcfiles, log)?;
         }
-        build_and_copy_out(tb.as_mut(), dest, log)
+        build_and_copy_out(tb.as_mut(), !binds.is_empty(), dest, log)
     })();
     let files = match steps {
         Ok(f) => f,
@@ -108,18 +125,26 @@ pub(super) fn open(
     layers: &[PathBuf],
     log: &mut Log,
 ) -> Result<Box<dyn Testbed>, BuildError> {
-    open_with(image, host_network, false, layers, log)
+    open_with(image, host_network, false, layers, &[], log)
 }
 
-/// A fresh testbed; `upper_on_disk` when its writes are to be copied out (a layer).
+/// A fresh testbed; `upper_on_disk` when its writes are to be copied out (a layer); `binds`
+/// only for the build itself (a build cache), never for a layer's install.
 pub(super) fn open_with(
     image: &Image,
     host_network: bool,
     upper_on_disk: bool,
     layers: &[PathBuf],
+    binds: &[Bind],
     log: &mut Log,
 ) -> Result<Box<dyn Testbed>, BuildError> {
-    let opts = OpenOptions { host_network, upper_on_disk, layers: layers.to_vec(), ..Default::default() };
+    let opts = OpenOptions {
+        host_network,
+        upper_on_disk,
+        layers: layers.to_vec(),
+        binds: binds.to_vec(),
+        ..Default::default()
+    };
     let tb = testbed::open(image, &opts).map_err(BuildError::testbed)?;
     let net = if host_network { "host network" } else { "isolated" };
     let over = if layers.is_empty() {
@@ -262,12 +287,20 @@ fn install_build_deps(tb: &mut dyn Testbed, log: &mut Log) -> Result<(), BuildEr
 }
 
 /// dpkg-buildpackage as the build user, then the results copied out to `dest`.
-fn build_and_copy_out(tb: &mut dyn Testbed, dest: &Path, log: &mut Log) -> Result<Vec<PathBuf>, BuildError> {
-    let build = as_build_user(&format!(
+fn build_and_copy_out(
+    tb: &mut dyn Testbed,
+    cache: bool,
+    dest: &Path,
+    log: &mut Log,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let mut build = as_build_user(&format!(
         "id && cd {BUILD_DIR}/pkg && DEB_BUILD_OPTIONS=\"parallel=$(nproc) $DEB_BUILD_OPTIONS\" \
          dpkg-buildpackage -b -us -uc -rfakeroot"
     ))
     .timeout(BUILD_TIMEOUT);
+    if cache {
+        build = build.env(CACHE_VAR, CACHE_INSIDE);
+    }
     exec(tb, log, "dpkg-buildpackage -b", &build)?;
     let list = exec(
         tb,

@@ -177,7 +177,7 @@ pub fn ensure(image: &Image, plan: &Plan, log: &mut Log) -> Result<Layer, BuildE
     let tmp = layers.join(format!(".tmp-{}-{key}", std::process::id()));
     fsx::remove_dir_all(&tmp)?;
     fsx::create_dir_all(&tmp)?;
-    let mut tb = binary::open_with(image, true, true, &[], log)?;
+    let mut tb = binary::open_with(image, true, true, &[], &[], log)?;
     if let Err(e) = make(tb.as_mut(), plan, &tmp, log) {
         let _ = fsx::remove_dir_all(&tmp);
         return Err(binary::close_after(tb, log, e));

@@ -53,6 +53,10 @@ pub struct Request {
     pub what: What,
     /// The testbed definition binaries are built in.
     pub testbed: String,
+    /// A host directory the package's build may keep a cache in across builds (bound
+    /// read-write into the build testbed, named by `$SRUKIT_BUILD_CACHE` there); None: the
+    /// build sees nothing but the source package and the archive.
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,11 @@ pub struct Args {
     /// Run lintian on the artifacts and record counts by severity and the tags.
     #[arg(long)]
     pub lintian: bool,
+    /// A directory the package's build keeps a cache in across builds: bound read-write into
+    /// the build testbed at $SRUKIT_BUILD_CACHE (created if missing). The package's rules
+    /// decide what to keep there (srukit's own keeps its cargo dependencies).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -59,6 +64,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         lintian: args.lintian,
         what,
         testbed: args.testbed,
+        cache: args.cache,
     };
     // --json: stdout carries the manifest alone, so progress goes to stderr.
     let stderr_progress = crate::reporter::Terminal { verbose: ctx.verbose };

@@ -355,6 +355,7 @@ fn build_request(tree: &Path, out: &Path, orig_dirs: Vec<PathBuf>, testbed: &str
         lintian: false,
         what: What::Both,
         testbed: testbed.to_string(),
+        cache: None,
     }
 }
 

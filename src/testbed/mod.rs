@@ -68,6 +68,18 @@ pub struct OpenOptions {
     /// "build-deps installed" layer). Never written: the testbed's writes go to its own
     /// upper dir. srukit's own backends only; a virt server refuses them.
     pub layers: Vec<PathBuf>,
+    /// Host directories bound read-write into the testbed (a build cache that outlives it);
+    /// srukit's own backends only: a virt server refuses them at open.
+    pub binds: Vec<Bind>,
+}
+
+/// A host directory that appears read-write at `inside` in the testbed: what is written
+/// there outlives the testbed (everything else goes with its overlay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub host: PathBuf,
+    /// Absolute; made (with its parents) in the testbed's root if the image lacks it.
+    pub inside: PathBuf,
 }
 
 /// The isolation a plan needs from a testbed (autopkgtest's `isolation-*` capabilities).

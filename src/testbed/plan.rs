@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::TestbedError;
 use super::init::{Op, cstr};
+use super::{Bind, TestbedError};
 
 /// A testbed's network: the host's (`host`), or its own namespace; `resolv` is the
 /// /etc/resolv.conf it gets (the host's, an uplink's), None to keep the image's.
@@ -14,7 +14,7 @@ pub struct Network {
     pub resolv: Option<Vec<u8>>,
 }
 
-pub fn unshare_ops(ops: &mut Vec<(String, Op)>, root: &Path, data: &Path, id: &str, net: Network) {
+pub fn unshare_ops(ops: &mut Vec<(String, Op)>, root: &Path, binds: &[Bind], id: &str, net: Network) {
     let Network { host: host_network, resolv } = net;
     let r = |p: &str| root.join(p);
     let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -70,18 +70,25 @@ pub fn unshare_ops(ops: &mut Vec<(String, Op)>, root: &Path, data: &Path, id: &s
     }
     ops.push(mount("tmpfs", "tmpfs", r("tmp"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=1777")));
     ops.push(mount("tmpfs", "tmpfs", r("run"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=755")));
-    ops.push(("mkdir /srv".into(), Op::Mkdir { path: cstr(r("srv")), mode: 0o755 }));
-    ops.push(("mkdir /srv/data".into(), Op::Mkdir { path: cstr(r("srv/data")), mode: 0o755 }));
-    ops.push((
-        format!("bind {} on /srv/data", data.display()),
-        Op::Mount {
-            src: Some(cstr(data)),
-            target: cstr(r("srv/data")),
-            fstype: None,
-            flags: libc::MS_BIND,
-            data: None,
-        },
-    ));
+    for bind in binds {
+        // Each missing ancestor too (mkdir of an existing one is a no-op), in the overlay.
+        let inside = bind.inside.strip_prefix("/").unwrap_or(&bind.inside);
+        let mut dir = root.to_path_buf();
+        for part in inside.components() {
+            dir.push(part);
+            ops.push((format!("mkdir {}", dir.display()), Op::Mkdir { path: cstr(&dir), mode: 0o755 }));
+        }
+        ops.push((
+            format!("bind {} on {}", bind.host.display(), bind.inside.display()),
+            Op::Mount {
+                src: Some(cstr(&bind.host)),
+                target: cstr(&dir),
+                fstype: None,
+                flags: libc::MS_BIND,
+                data: None,
+            },
+        ));
+    }
     ops.push(("pivot_root".into(), Op::PivotRoot(cstr(root))));
     if let Some(bytes) = resolv {
         ops.push(("write /etc/resolv.conf".into(), Op::WriteFile { path: cstr("/etc/resolv.conf"), bytes }));
@@ -100,7 +107,7 @@ pub fn unshare_ops(ops: &mut Vec<(String, Op)>, root: &Path, data: &Path, id: &s
 pub fn nspawn_ops(
     ops: &mut Vec<(String, Op)>,
     root: &Path,
-    data: &Path,
+    binds: &[Bind],
     id: &str,
     scratch: &Path,
     boot: bool,
@@ -122,8 +129,8 @@ pub fn nspawn_ops(
         "--console=pipe".into(),
         format!("--machine={machine}"),
         format!("--directory={}", root.display()),
-        format!("--bind={}:{}", data.display(), super::INSIDE_DATA_DIR),
     ];
+    argv.extend(binds.iter().map(|b| format!("--bind={}:{}", b.host.display(), b.inside.display())));
     if host_network {
         argv.push("--resolv-conf=copy-host".into());
     } else {
@@ -168,4 +175,38 @@ pub fn nspawn_ops(
         },
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data dir and a caller's bind, each made with its missing parents in the overlay,
+    /// bound read-write before pivot_root (after /tmp's and /run's tmpfs, so a bind there
+    /// is not hidden by them).
+    #[test]
+    fn unshare_binds_make_their_parents_and_come_before_pivot_root() {
+        let binds = [
+            Bind { host: "/scratch/data".into(), inside: "/srv/data".into() },
+            Bind { host: "/cache/b".into(), inside: "/var/cache/srukit-build".into() },
+        ];
+        let mut ops = Vec::new();
+        let net = Network { host: true, resolv: None };
+        unshare_ops(&mut ops, Path::new("/r"), &binds, "1-0-abc", net);
+        let names: Vec<&str> = ops.iter().map(|(n, _)| n.as_str()).collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("{n} in {names:?}"));
+        assert!(at("mkdir /r/srv") < at("mkdir /r/srv/data"));
+        assert!(at("mkdir /r/srv/data") < at("bind /scratch/data on /srv/data"));
+        assert!(at("mkdir /r/var/cache/srukit-build") < at("bind /cache/b on /var/cache/srukit-build"));
+        assert!(at("mount tmpfs on /r/tmp") < at("bind /cache/b on /var/cache/srukit-build"));
+        assert!(at("bind /cache/b on /var/cache/srukit-build") < at("pivot_root"));
+        match &ops[at("bind /cache/b on /var/cache/srukit-build")].1 {
+            Op::Mount { src, target, flags, .. } => {
+                assert_eq!(src.as_deref(), Some(cstr("/cache/b").as_c_str()));
+                assert_eq!(target.as_c_str(), cstr("/r/var/cache/srukit-build").as_c_str());
+                assert_eq!(*flags, libc::MS_BIND, "read-write");
+            }
+            _ => panic!("not a mount"),
+        }
+    }
 }

@@ -14,7 +14,8 @@ use super::init::{self, Op, cstr};
 use super::plan::{Network, nspawn_ops, unshare_ops};
 use super::state::{self, State};
 use super::{
-    Backend, ExecOutput, ExecRequest, Image, MemCgroup, OpenOptions, Testbed, TestbedError, cgroup, procfs,
+    Backend, Bind, ExecOutput, ExecRequest, Image, MemCgroup, OpenOptions, Testbed, TestbedError, cgroup,
+    procfs,
 };
 use crate::fsx;
 use crate::process::{Background, Cmd, ProcessError};
@@ -187,9 +188,22 @@ impl Running {
             None
         };
         let net = Network { host: opts.host_network, resolv };
+        // The data dir, then the caller's binds: each a host dir seen read-write inside.
+        let data = Bind { host: self.data_dir.clone(), inside: PathBuf::from(super::INSIDE_DATA_DIR) };
+        let mut binds = vec![data];
+        for b in &opts.binds {
+            if !b.inside.is_absolute() || !b.host.is_dir() {
+                return Err(TestbedError::StartOther(format!(
+                    "bind {} on {}: needs an existing host directory and an absolute path inside",
+                    b.host.display(),
+                    b.inside.display()
+                )));
+            }
+            binds.push(b.clone());
+        }
         let (flags, pid1_is_child) = match self.backend {
             Backend::Unshare => {
-                unshare_ops(&mut ops, &root, &self.data_dir, &self.state.id, net);
+                unshare_ops(&mut ops, &root, &binds, &self.state.id, net);
                 let mut f = CloneFlags::CLONE_NEWNS
                     | CloneFlags::CLONE_NEWPID
                     | CloneFlags::CLONE_NEWUTS
@@ -200,7 +214,7 @@ impl Running {
                 (f, true)
             }
             Backend::Nspawn { boot } => {
-                nspawn_ops(&mut ops, &root, &self.data_dir, &self.state.id, &scratch, boot, net)?;
+                nspawn_ops(&mut ops, &root, &binds, &self.state.id, &scratch, boot, net)?;
                 (CloneFlags::CLONE_NEWNS, false)
             }
         };

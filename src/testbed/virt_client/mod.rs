@@ -55,6 +55,13 @@ impl VirtTestbed {
     pub fn open(spec: &VirtSpec, opts: &OpenOptions) -> Result<VirtTestbed, TestbedError> {
         let program = &spec.argv[0];
         let server = program.rsplit('/').next().unwrap_or(program).to_string();
+        if let Some(b) = opts.binds.first() {
+            // The virt protocol has no verb for a host directory inside the testbed.
+            return Err(TestbedError::StartOther(format!(
+                "virt server {server} cannot bind {} into its testbed",
+                b.host.display()
+            )));
+        }
         let own_log = match &opts.server_log {
             Some(_) => None,
             None => Some(default_log(&server)?),
