@@ -64,10 +64,48 @@ pub fn get(sha256: &str) -> Result<Lookup, FsError> {
     }
     let got = crate::digest::sha256_file(&path)?.1;
     if got == sha256 {
+        mark_used(&path);
         return Ok(Lookup::Hit(path));
     }
     fsx::remove_file_if_exists(&path)?;
     Ok(Lookup::Corrupt { path, got })
+}
+
+/// An entry's mtime is its last use: gc removes what no build or run used for `UNUSED_FOR_GC`.
+/// Best effort: an entry whose time cannot be set is only removed sooner.
+fn mark_used(path: &Path) {
+    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// How long an entry may go unused before `srukit testbed gc` removes it.
+pub const UNUSED_FOR_GC: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// For `srukit testbed gc`: removes entries unused for `UNUSED_FOR_GC` and temporary files
+/// whose writer is gone. Returns the paths removed.
+pub fn collect_garbage() -> Result<Vec<PathBuf>, FsError> {
+    let mut removed = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir()) else { return Ok(removed) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = match crate::process::tmp_owner(&name) {
+            Some(pid) => !crate::process::pid_alive(pid),
+            None => {
+                name.ends_with(".deb")
+                    && e.metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > UNUSED_FOR_GC)
+            }
+        };
+        if stale {
+            fsx::remove_file_if_exists(&e.path())?;
+            removed.push(e.path());
+        }
+    }
+    Ok(removed)
 }
 
 /// Stores `file` under `sha256` if its bytes hash to it (copied, so the caller's file stays

@@ -90,3 +90,86 @@ fn builds_reuse_the_layer_and_the_deb_cache_and_a_corrupt_entry_is_downloaded_ag
     assert!(log.contains("srukit: deb cache: stored 1 downloaded .debs"), "{log}");
     assert_eq!(sha256sum(&entry), sha);
 }
+
+/// `srukit testbed gc` and the build's caches, in a cache of its own: a layer made on an
+/// image no longer cached goes (with its lock), one on a cached image stays; a .deb unused for
+/// 40 days goes, a fresh one stays; half-written entries of a srukit that is gone go.
+#[test]
+fn gc_removes_layers_of_images_gone_and_debs_long_unused() {
+    // A real image's meta.json, so the private cache holds an image gc keeps (the definition
+    // still builds its hash).
+    let r = srukit(&["testbed", "build", "bookworm-build"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let r = srukit(&["--json", "testbed", "list"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let images: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let image = images
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == "bookworm-build"))
+        .unwrap_or_else(|| panic!("bookworm-build in {images}"))
+        .clone();
+    let hash = image["hash"].as_str().unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("srukit");
+    let img = cache.join("images").join(hash);
+    std::fs::create_dir_all(&img).unwrap();
+    std::fs::copy(Path::new(image["path"].as_str().unwrap()).join("meta.json"), img.join("meta.json"))
+        .unwrap();
+
+    let gone_pid = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let layers = cache.join("build-deps/layers");
+    for (key, image) in [("kept", hash.to_string()), ("orphan", "f".repeat(64))] {
+        std::fs::create_dir_all(layers.join(key).join("tree/usr")).unwrap();
+        std::fs::write(
+            layers.join(key).join("layer.json"),
+            serde_json::json!({ "image": image }).to_string(),
+        )
+        .unwrap();
+        std::fs::write(layers.join(format!("{key}.lock")), "").unwrap();
+    }
+    std::fs::create_dir_all(layers.join(format!(".tmp-{gone_pid}-half"))).unwrap();
+    std::fs::create_dir_all(layers.join(format!(".tmp-{}-making", std::process::id()))).unwrap();
+    let debs = cache.join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    for name in ["old.deb", "fresh.deb", &format!(".tmp-{gone_pid}-x")] {
+        std::fs::write(debs.join(name), "x").unwrap();
+    }
+    let forty_days = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(debs.join("old.deb"))
+        .unwrap()
+        .set_modified(forty_days)
+        .unwrap();
+
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_srukit"))
+        .args(["--json", "testbed", "gc"])
+        .env("XDG_CACHE_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}\n{}", text(&r.stdout), text(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        let mut v: Vec<String> = report[k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+            .iter()
+            .map(|p| Path::new(p.as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("build_deps_layers_removed"), [format!(".tmp-{gone_pid}-half"), "orphan".into()]);
+    assert_eq!(names("debs_removed"), [format!(".tmp-{gone_pid}-x"), "old.deb".into()]);
+    assert!(report["images_removed"].as_array().unwrap().is_empty(), "{report}");
+    assert!(layers.join("kept/layer.json").is_file() && layers.join("kept.lock").is_file());
+    assert!(!layers.join("orphan.lock").exists());
+    assert!(layers.join(format!(".tmp-{}-making", std::process::id())).is_dir(), "a live maker's dir stays");
+    assert!(debs.join("fresh.deb").is_file() && !debs.join("old.deb").exists());
+}

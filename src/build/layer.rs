@@ -190,6 +190,37 @@ pub fn ensure(image: &Image, plan: &Plan, log: &mut Log) -> Result<Layer, BuildE
     Ok(layer)
 }
 
+/// For `srukit testbed gc`: removes layers made on an image that is no longer cached (no
+/// build can stack them again: a rebuilt image has a new hash, so a new key) with their
+/// locks, and layers being made by a srukit that is gone. `images`: the hashes cached now.
+/// A layer in use is on an image in use, which gc keeps. Returns the paths removed.
+pub fn collect_garbage(images: &[String]) -> Result<Vec<PathBuf>, BuildError> {
+    let layers = root().join("layers");
+    let mut removed = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&layers) else { return Ok(removed) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let stale = if let Some(pid) = crate::process::tmp_owner(&name) {
+            !crate::process::pid_alive(pid)
+        } else if name.ends_with(".lock") {
+            false
+        } else {
+            // A layer without a readable layer.json names no image: no build can reuse it.
+            let image = fsx::read_optional(&path.join("layer.json"))?
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|m| m.get("image").and_then(|i| i.as_str()).map(str::to_string));
+            image.is_none_or(|h| !images.contains(&h))
+        };
+        if stale {
+            fsx::remove_dir_all(&path)?;
+            fsx::remove_file_if_exists(&layers.join(format!("{name}.lock")))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
 fn lock(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, BuildError> {
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -189,13 +189,20 @@ pub fn run(cmd: Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         Command::Gc { kept } => {
             let r = testbed::gc(kept)?;
+            // The caches built on images: layers of images gone, .debs long unused.
+            let images: Vec<String> = testbed::list_images()?.into_iter().map(|i| i.hash).collect();
+            let layers = crate::build::layer::collect_garbage(&images)?;
+            let debs = crate::debcache::collect_garbage()?;
             let text = format!(
-                "reaped {} testbed(s), removed {} image(s) and {} temp dir(s)\n",
+                "reaped {} testbed(s), removed {} image(s), {} temp dir(s), {} build-deps layer(s) and {} cached .deb(s)\n",
                 r.testbeds_reaped.len(),
                 r.images_removed.len(),
-                r.temp_dirs_removed.len()
+                r.temp_dirs_removed.len(),
+                layers.len(),
+                debs.len()
             );
-            Ok(Outcome::new(Exit::Success, &r, text))
+            let json = GcJson { testbed: &r, build_deps_layers_removed: &layers, debs_removed: &debs };
+            Ok(Outcome::new(Exit::Success, &json, text))
         }
         Command::Shell { definition, keep, open } => {
             let image = testbed::ensure_image(&definition, rep)?;
@@ -314,4 +321,13 @@ fn age(secs: i64) -> String {
         s if s < 172800 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86400),
     }
+}
+
+/// `testbed gc --json`: the testbed report's fields, then the caches'.
+#[derive(serde::Serialize)]
+struct GcJson<'a> {
+    #[serde(flatten)]
+    testbed: &'a testbed::GcReport,
+    build_deps_layers_removed: &'a [std::path::PathBuf],
+    debs_removed: &'a [std::path::PathBuf],
 }

@@ -94,14 +94,9 @@ impl State {
         if s.schema != SCHEMA {
             return Err(no(format!("{}: schema {}, not {SCHEMA}", p.display(), s.schema)));
         }
-        if !alive(s.supervisor_pid) {
+        if !crate::process::pid_alive(s.supervisor_pid) {
             return Err(no(format!("its supervisor (pid {}) is not running", s.supervisor_pid)));
         }
         Ok(s)
     }
-}
-
-/// Whether a process with this pid exists (signal 0).
-pub fn alive(pid: u32) -> bool {
-    pid != 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
