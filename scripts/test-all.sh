@@ -42,10 +42,14 @@ for t in tests/*.rs; do
   printf '%s\n' "${services[@]}" | grep -qx "$name" && continue
   queue+=("$name")
 done
-# Longest first; a binary with no recorded time (new, or a fresh checkout) first of all.
-if [ -f "$times" ]; then
+# Longest first, by this checkout's last run or, on a fresh checkout (CI), by the times a
+# fresh machine measured (scripts/test-times, refreshed by hand from target/test-logs/times);
+# a binary with no recorded time (a new one) first of all.
+order=$times
+[ -f "$order" ] || order=scripts/test-times
+if [ -f "$order" ]; then
   mapfile -t queue < <(for n in "${queue[@]}"; do
-    echo "$(awk -v n="$n" '$1 == n { t = $2 } END { print (t == "" ? 999999 : t) }' "$times") $n"
+    echo "$(awk -v n="$n" '$1 == n { t = $2 } END { print (t == "" ? 999999 : t) }' "$order") $n"
   done | sort -k1,1nr -k2 | cut -d' ' -f2)
 fi
 args_of() { # the cargo test arguments of a queue entry
