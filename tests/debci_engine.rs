@@ -221,7 +221,7 @@ fn six_jobs_survive_a_broker_restart_and_a_killed_worker_and_fold_per_target() {
     assert_eq!(engine.ready["queue"], "debci-tests-amd64-srukit");
     let state_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
-    let victim = state_json["workers"][0]["pid"].as_u64().unwrap() as i32;
+    let worker_pid = |i: usize| state_json["workers"][i - 1]["pid"].as_u64().unwrap() as i32;
     let dispatch = srukit()
         .args(["--json", "dispatch", "--resume", "--wait", "--timeout", "600", "--state"])
         .arg(&state)
@@ -230,17 +230,36 @@ fn six_jobs_survive_a_broker_restart_and_a_killed_worker_and_fold_per_target() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill worker-1's whole process group (debci worker, amqp-consume, autopkgtest, the
-    // virt server) while it runs a job.
-    let log1 = state.join("logs/worker-1.log");
+    // Kill a worker's whole process group (debci worker, amqp-consume, autopkgtest, the virt
+    // server) while it runs a job: the first worker whose log shows a job started and not
+    // ended. The workers consume as soon as they are up, and a job on a warm machine takes a
+    // second or two, so the logs are polled closely rather than at a fixed moment.
+    let log = |i: usize| state.join(format!("logs/worker-{i}.log"));
+    let mid_job = |i: usize| {
+        let l = log(i);
+        count_lines(&l, " started") > count_lines(&l, " pass") + count_lines(&l, "fail ")
+    };
     let t0 = Instant::now();
-    while count_lines(&log1, " started") == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "worker-1 started no job");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(count_lines(&log1, " pass") + count_lines(&log1, "fail "), 0, "still mid-job");
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let victim = loop {
+        if let Some(i) = (1..=2).find(|&i| mid_job(i)) {
+            break i;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no worker started a job");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(worker_pid(victim)),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // A killed worker writes nothing more: its job still unended means the kill was mid-job
+    // (a job that ended in the moment between the poll and the kill is a failed setup, not a
+    // pass).
+    assert!(
+        mid_job(victim),
+        "worker-{victim}'s job ended before the kill:\n{}",
+        std::fs::read_to_string(log(victim)).unwrap_or_default()
+    );
     let out = dispatch.wait_with_output().unwrap();
     ok(&out, "srukit dispatch --resume --wait");
     let doc = json(&out);
@@ -301,7 +320,9 @@ fn six_jobs_survive_a_broker_restart_and_a_killed_worker_and_fold_per_target() {
     }
     let events = engine.stop(&state);
     assert!(
-        events.iter().any(|e| e["event"] == "restarted" && e["process"] == "worker-1"),
+        events
+            .iter()
+            .any(|e| e["event"] == "restarted" && e["process"] == format!("worker-{victim}").as_str()),
         "the killed worker was restarted: {events:?}"
     );
 }

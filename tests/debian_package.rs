@@ -11,8 +11,10 @@
 //! Cargo.lock and the cargo flags, and cargo's fingerprints still check each crate against
 //! the vendored source). Those crates are the vendored ones, byte for byte what Cargo.lock
 //! pins, and this test is not about them. Everything it proves still happens in every run:
-//! the source package is made from the checkout, unpacked in a fresh testbed, its
-//! Build-Depends installed there by apt, `dpkg-buildpackage` run, srukit itself compiled from
+//! the source package is made from the checkout, unpacked in a fresh testbed over the
+//! build-deps layer (its Build-Depends as apt installed them from the mirror, in this run or
+//! an earlier one for the same image and package set; `dpkg-checkbuilddeps` confirms them in
+//! the testbed), `dpkg-buildpackage` run, srukit itself compiled from
 //! that source (rules removes srukit's own artifacts from the cache first; the log must say
 //! `Compiling srukit`), and the .deb installed and run in another fresh testbed. A first run
 //! (an empty cache) builds every crate, as before.
@@ -85,7 +87,26 @@ fn srukit_builds_its_own_package_and_it_installs_in_a_fresh_testbed() {
     let installed = tb["installed"].to_string();
     assert!(installed.contains("cargo-web") && installed.contains("rustc-web"), "{installed}");
     let log = std::fs::read_to_string(out.join("logs/binary.log")).unwrap();
-    assert!(log.contains("Unpacking cargo-web"), "cargo-web installed by apt in the testbed");
+    // Through the build-deps layer: made by apt in this build, or reused from an earlier one
+    // whose layer.json names the same exact set, and confirmed by dpkg-checkbuilddeps.
+    let key = tb["layer"].as_str().expect("a build-deps layer");
+    let made =
+        log.contains(&format!("build-deps layer {key}: making it")) && log.contains("Unpacking cargo-web");
+    let reused = log.contains(&format!("build-deps layer {key} reused"));
+    assert!(made || reused, "cargo-web installed by apt in a layer:\n{log}");
+    let meta =
+        std::fs::read_to_string(testbed::cache_root().join("build-deps/layers").join(key).join("layer.json"))
+            .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    assert!(
+        meta["plan"]["install"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("cargo-web:")),
+        "{meta:#}"
+    );
+    assert!(log.contains("$ [testbed] dpkg-checkbuilddeps\nsrukit: status 0"), "{log}");
     assert!(log.contains("--offline --locked"), "the cargo build is offline");
     // The cache was the target dir, and srukit itself was compiled from the source package
     // whatever the cache held (only its dependencies may be reused).
