@@ -40,6 +40,7 @@ pub struct Session<S: Transport> {
 }
 
 /// The data phase of one command (bulk writes go through `pipeline`).
+#[derive(Clone, Copy)]
 enum Transfer {
     None,
     In(usize),
@@ -246,10 +247,6 @@ impl<S: Transport> Session<S> {
     fn command(&mut self, lun: u16, cdb: &Cdb, t: Transfer) -> Result<Vec<u8>, IscsiError> {
         let mut attempt = 0;
         loop {
-            let t = match &t {
-                Transfer::None => Transfer::None,
-                Transfer::In(n) => Transfer::In(*n),
-            };
             match self.command_once(lun, cdb, t) {
                 Err(IscsiError::CheckCondition { sense, .. })
                     if sense.key == scsi::UNIT_ATTENTION && attempt < UNIT_ATTENTION_RETRIES =>
